@@ -1,0 +1,91 @@
+//! Logging into Apache's error log through the C shim, always with a
+//! `"%s"` format. Messages respect `LogLevel wsgi:LEVEL` because httpd's
+//! logger checks the module's own level.
+
+use std::ffi::CString;
+use std::os::raw::c_int;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+use super::server::Server;
+use crate::ffi;
+
+/// The module index httpd assigned at this load; set in `register_hooks`.
+static MODULE_INDEX: AtomicI32 = AtomicI32::new(-1);
+
+/// Records the module index httpd assigned (it may change per load).
+pub fn set_module_index(index: c_int) {
+    MODULE_INDEX.store(index, Ordering::Relaxed);
+}
+
+fn module_index() -> c_int {
+    MODULE_INDEX.load(Ordering::Relaxed).max(0)
+}
+
+/// Apache log levels, as `APLOG_*`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    Crit,
+    Error,
+    Warn,
+    Notice,
+    Info,
+    Debug,
+}
+
+impl Level {
+    fn raw(self) -> c_int {
+        (match self {
+            Level::Crit => ffi::APLOG_CRIT,
+            Level::Error => ffi::APLOG_ERR,
+            Level::Warn => ffi::APLOG_WARNING,
+            Level::Notice => ffi::APLOG_NOTICE,
+            Level::Info => ffi::APLOG_INFO,
+            Level::Debug => ffi::APLOG_DEBUG,
+        }) as c_int
+    }
+}
+
+fn to_cstring(msg: &str) -> CString {
+    CString::new(msg.replace('\0', "\\0")).unwrap_or_default()
+}
+
+/// Logs against a server (or the main server's log).
+pub fn server(s: Server, level: Level, msg: &str) {
+    let text = to_cstring(msg);
+    // SAFETY: s is null or a live server_rec; the shim formats with "%s".
+    unsafe {
+        ffi::rs_log_error(
+            c"mod_wsgi_rs".as_ptr(),
+            0,
+            module_index(),
+            level.raw(),
+            0,
+            s.as_ptr(),
+            text.as_ptr(),
+        )
+    }
+}
+
+/// Logs against a request, so the line carries its log id and client.
+///
+/// # Safety
+/// `r` must be a live request_rec.
+pub unsafe fn request(r: *const ffi::request_rec, level: Level, msg: &str) {
+    // SAFETY: r is live per the contract.
+    if unsafe { ffi::rs_log_request_enabled(r, module_index(), level.raw()) } == 0 {
+        return;
+    }
+    let text = to_cstring(msg);
+    // SAFETY: r is live; the shim formats with "%s".
+    unsafe {
+        ffi::rs_log_rerror(
+            c"mod_wsgi_rs".as_ptr(),
+            0,
+            module_index(),
+            level.raw(),
+            0,
+            r,
+            text.as_ptr(),
+        )
+    }
+}

@@ -1,0 +1,98 @@
+//! Server-level facts: module config vectors, MPM queries, process state.
+
+use std::ffi::c_void;
+use std::os::raw::c_int;
+
+use crate::ffi;
+
+/// A live server_rec (a virtual host or the main server), or none: the
+/// main server's log.
+#[derive(Clone, Copy)]
+pub struct Server(*mut ffi::server_rec);
+
+impl Server {
+    /// # Safety
+    /// `s` must be null or a server_rec of the live configuration.
+    pub unsafe fn from_raw(s: *mut ffi::server_rec) -> Self {
+        Server(s)
+    }
+    /// No particular server: logs go to the main error log.
+    pub fn none() -> Self {
+        Server(std::ptr::null_mut())
+    }
+    pub fn as_ptr(self) -> *mut ffi::server_rec {
+        self.0
+    }
+    /// The next virtual host in the configuration.
+    pub fn next(self) -> Option<Server> {
+        if self.0.is_null() {
+            return None;
+        }
+        // SAFETY: a live server_rec's next is null or live.
+        let next = unsafe { (*self.0).next };
+        (!next.is_null()).then_some(Server(next))
+    }
+    /// This module's slot in the server's config vector.
+    pub fn module_config(self, m: &ffi::module) -> *mut c_void {
+        // SAFETY: the server is live (constructor contract); a null
+        // server has no config.
+        unsafe { module_config((*self.0).module_config, m) }
+    }
+}
+
+/// Reads this module's slot in a config vector.
+///
+/// # Safety
+/// `cv` must be a live config vector and `m` the module record.
+pub unsafe fn module_config(cv: *mut ffi::ap_conf_vector_t, m: *const ffi::module) -> *mut c_void {
+    // SAFETY: per the contract.
+    unsafe { ffi::rs_get_module_config(cv, m) }
+}
+
+/// `ap_mpm_query` for an integer answer (0 when the query fails).
+pub fn mpm_query(code: c_int) -> c_int {
+    let mut out: c_int = 0;
+    // SAFETY: out is a valid int to write to.
+    let rc = unsafe { ffi::ap_mpm_query(code, &mut out) };
+    if rc == 0 {
+        out
+    } else {
+        0
+    }
+}
+
+/// Whether the MPM runs several threads per process.
+pub fn mpm_is_threaded() -> bool {
+    mpm_query(ffi::AP_MPMQ_IS_THREADED) != ffi::AP_MPMQ_NOT_SUPPORTED as c_int
+}
+
+/// `ThreadsPerChild` (1 for prefork).
+pub fn mpm_threads_per_child() -> c_int {
+    mpm_query(ffi::AP_MPMQ_MAX_THREADS).max(1)
+}
+
+/// `MaxRequestWorkers / ThreadsPerChild`: how many children may run.
+pub fn mpm_max_daemons() -> c_int {
+    mpm_query(ffi::AP_MPMQ_MAX_DAEMONS).max(1)
+}
+
+/// True during the first, pre-flight configuration pass at start-up,
+/// after which httpd unloads and reloads every module.
+pub fn is_preflight() -> bool {
+    // SAFETY: ap_state_query only reads process state.
+    unsafe {
+        ffi::ap_state_query(ffi::AP_SQ_MAIN_STATE as c_int)
+            == ffi::AP_SQ_MS_CREATE_PRE_CONFIG as c_int
+    }
+}
+
+/// Apache's version as (major, minor, patch).
+pub fn apache_version() -> (i32, i32, i32) {
+    let mut v = std::mem::MaybeUninit::<ffi::ap_version_t>::uninit();
+    // SAFETY: ap_get_server_revision fills the struct.
+    let v = unsafe {
+        ffi::ap_get_server_revision(v.as_mut_ptr());
+        v.assume_init()
+    };
+    (v.major, v.minor, v.patch)
+}

@@ -1,0 +1,73 @@
+//! Per-directory configuration (server, vhost, `<Directory>`,
+//! `<Location>`, `.htaccess`): every field is unset until a directive sets
+//! it, and a merge takes the more specific value.
+
+use super::proxy::{ProxyHeader, TrustedNet};
+
+/// `WSGIMapHEADToGET`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeadMode {
+    On,
+    Off,
+    Auto,
+}
+
+impl HeadMode {
+    pub fn parse(value: &str) -> Result<HeadMode, String> {
+        match value.to_ascii_lowercase().as_str() {
+            "on" => Ok(HeadMode::On),
+            "off" => Ok(HeadMode::Off),
+            "auto" => Ok(HeadMode::Auto),
+            _ => Err(format!(
+                "WSGIMapHEADToGET must be one of: Off | On | Auto (got '{value}')"
+            )),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct DirConfig {
+    pub process_group: Option<String>,
+    pub application_group: Option<String>,
+    pub callable_object: Option<String>,
+    pub pass_authorization: Option<bool>,
+    pub chunked_request: Option<bool>,
+    pub map_head_to_get: Option<HeadMode>,
+    pub enable_sendfile: Option<bool>,
+    pub script_reloading: Option<bool>,
+    pub trusted_proxy_headers: Option<Vec<ProxyHeader>>,
+    pub trusted_proxies: Option<Vec<TrustedNet>>,
+}
+
+fn pick<T: Clone>(add: &Option<T>, base: &Option<T>) -> Option<T> {
+    add.clone().or_else(|| base.clone())
+}
+
+impl DirConfig {
+    /// The configuration in force where `add` (more specific) overrides
+    /// `base`. Neither input is modified.
+    pub fn merge(base: &DirConfig, add: &DirConfig) -> DirConfig {
+        DirConfig {
+            process_group: pick(&add.process_group, &base.process_group),
+            application_group: pick(&add.application_group, &base.application_group),
+            callable_object: pick(&add.callable_object, &base.callable_object),
+            pass_authorization: pick(&add.pass_authorization, &base.pass_authorization),
+            chunked_request: pick(&add.chunked_request, &base.chunked_request),
+            map_head_to_get: pick(&add.map_head_to_get, &base.map_head_to_get),
+            enable_sendfile: pick(&add.enable_sendfile, &base.enable_sendfile),
+            script_reloading: pick(&add.script_reloading, &base.script_reloading),
+            trusted_proxy_headers: pick(&add.trusted_proxy_headers, &base.trusted_proxy_headers),
+            trusted_proxies: pick(&add.trusted_proxies, &base.trusted_proxies),
+        }
+    }
+
+    pub fn callable(&self) -> &str {
+        self.callable_object.as_deref().unwrap_or("application")
+    }
+    pub fn head_mode(&self) -> HeadMode {
+        self.map_head_to_get.unwrap_or(HeadMode::Auto)
+    }
+    pub fn reloading(&self) -> bool {
+        self.script_reloading.unwrap_or(true)
+    }
+}

@@ -1,0 +1,10 @@
+//! Directive values and merged configuration. Pure Rust: nothing here
+//! touches httpd or Python, so it is unit-tested by `tests/pure.rs`.
+
+pub mod alias;
+pub mod dir;
+pub mod proxy;
+pub mod words;
+
+pub use alias::{alias_match_len, AliasOptions};
+pub use dir::{DirConfig, HeadMode};

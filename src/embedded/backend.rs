@@ -1,0 +1,142 @@
+//! The adapter's [`Backend`] over a live `request_rec`: body reads
+//! through the input filters, responses through the output filters.
+
+use crate::apache::{brigade::Brigade, Level, Request};
+use crate::wsgi::{Backend, LogLevel, Push, WriteError};
+
+pub fn level(l: LogLevel) -> Level {
+    match l {
+        LogLevel::Error => Level::Error,
+        LogLevel::Warn => Level::Warn,
+        LogLevel::Info => Level::Info,
+        LogLevel::Debug => Level::Debug,
+    }
+}
+
+pub struct EmbeddedBackend {
+    r: Request,
+    bb: Brigade,
+    sendfile: bool,
+    has_body: bool,
+}
+
+// SAFETY: the backend is used by the one thread handling the request
+// (the GIL may be released around its calls, but it never crosses to
+// another thread while the request runs); after the request it is
+// dropped without being used.
+unsafe impl Send for EmbeddedBackend {}
+
+impl EmbeddedBackend {
+    pub fn new(r: Request, sendfile: bool, has_body: bool) -> EmbeddedBackend {
+        EmbeddedBackend {
+            r,
+            bb: r.new_brigade(),
+            sendfile,
+            has_body,
+        }
+    }
+
+    fn pass(&mut self) -> Result<(), WriteError> {
+        match self.r.pass(&self.bb) {
+            Ok(()) => Ok(()),
+            Err(_) if self.r.connection_aborted() => Err(WriteError::ClientGone),
+            Err(rc) => Err(WriteError::Failed(format!(
+                "failed to write response data (APR status {rc})"
+            ))),
+        }
+    }
+}
+
+impl Backend for EmbeddedBackend {
+    fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, String> {
+        if !self.has_body || buf.is_empty() {
+            return Ok(0);
+        }
+        self.r.read_body(buf).ok_or_else(|| {
+            if self.r.connection_aborted() {
+                "client closed the connection while sending the request body".to_owned()
+            } else {
+                "error reading the request body (timeout or bad chunked encoding)".to_owned()
+            }
+        })
+    }
+
+    fn start(
+        &mut self,
+        status: u16,
+        status_line: &str,
+        headers: &[(String, String)],
+    ) -> Result<(), String> {
+        let (r, pool) = (self.r, self.r.pool());
+        r.set_status(status, status_line.as_bytes());
+        for (name, value) in headers {
+            let v = latin1_bytes(value);
+            if name.eq_ignore_ascii_case("content-type") {
+                r.set_content_type(&v);
+            } else if name.eq_ignore_ascii_case("content-length") {
+                r.set_content_length(value.trim().parse().unwrap_or(0));
+            } else if name.eq_ignore_ascii_case("www-authenticate") {
+                r.err_headers_out().add(pool, name.as_bytes(), &v);
+            } else {
+                r.headers_out().add(pool, name.as_bytes(), &v);
+            }
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, chunks: &[&[u8]], push: Push) -> Result<(), WriteError> {
+        if self.r.connection_aborted() {
+            return Err(WriteError::ClientGone);
+        }
+        for c in chunks {
+            self.bb.append_transient(c);
+        }
+        match push {
+            Push::Buffer => {}
+            Push::Flush => self.bb.append_flush(),
+            Push::End => self.bb.append_eos(),
+        }
+        self.pass()
+    }
+
+    fn send_file(&mut self, fd: i32, offset: u64, len: u64) -> Result<(), WriteError> {
+        if self.r.connection_aborted() {
+            return Err(WriteError::ClientGone);
+        }
+        if len > 0 {
+            self.bb
+                .append_fd(fd, offset, len, self.sendfile)
+                .map_err(|rc| {
+                    WriteError::Failed(format!(
+                        "cannot send file descriptor {fd} (APR status {rc})"
+                    ))
+                })?;
+        }
+        self.pass()
+    }
+
+    fn finish(&mut self) -> Result<(), WriteError> {
+        self.bb.append_eos();
+        self.pass()
+    }
+
+    fn abort(&mut self) {
+        self.r.close_connection();
+        self.bb.append_abort();
+        let _ = self.r.pass(&self.bb);
+    }
+
+    fn header_only(&self) -> bool {
+        self.r.is_header_only()
+    }
+
+    fn log(&self, level_: LogLevel, msg: &str) {
+        self.r.log(level(level_), msg);
+    }
+}
+
+/// Header values are latin-1 `str` (validated by the adapter): one byte
+/// per character on the wire.
+fn latin1_bytes(s: &str) -> Vec<u8> {
+    s.chars().map(|c| c as u32 as u8).collect()
+}

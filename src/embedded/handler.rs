@@ -1,0 +1,235 @@
+//! The `wsgi-script` handler: the checks mod_wsgi makes before running a
+//! script, the CGI variables, and the call into the WSGI adapter.
+
+use std::os::raw::c_int;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::backend::EmbeddedBackend;
+use super::translate::{
+    NOTE_APPLICATION_GROUP, NOTE_CALLABLE_OBJECT, NOTE_FORCED, NOTE_PASS_AUTHORIZATION,
+};
+use crate::apache::request::{BodyPolicy, FileKind};
+use crate::apache::{server, Level, Request};
+use crate::config::{DirConfig, HeadMode};
+use crate::ffi;
+use crate::wsgi::{self, CgiVars, Extras, RequestCtx, RequestObjects, RunInfo};
+use crate::{interp, module};
+
+const DECLINED: c_int = ffi::DECLINED as c_int;
+const OK: c_int = ffi::OK as c_int;
+
+static TOTAL_REQUESTS: AtomicU64 = AtomicU64::new(0);
+static NEXT_THREAD_ID: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    static THREAD: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
+}
+
+/// (thread id, requests served by this thread including this one).
+fn count_thread_request() -> (u64, u64) {
+    THREAD.with(|t| {
+        let (mut id, n) = t.get();
+        if id == 0 {
+            id = NEXT_THREAD_ID.fetch_add(1, Ordering::Relaxed);
+        }
+        t.set((id, n + 1));
+        (id, n + 1)
+    })
+}
+
+fn is_wsgi_handler(h: Option<&[u8]>) -> bool {
+    matches!(h, Some(b"wsgi-script") | Some(b"application/x-httpd-wsgi"))
+}
+
+fn now_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+pub fn handle(r: Request) -> c_int {
+    if !is_wsgi_handler(r.handler()) {
+        return DECLINED;
+    }
+    let dir = module::dir_config(r);
+    let script = String::from_utf8_lossy(r.filename().unwrap_or(b"")).into_owned();
+    if let Err(status) = precheck(r, &script) {
+        return status;
+    }
+    let policy = if dir.chunked_request == Some(true) {
+        BodyPolicy::Dechunk
+    } else {
+        BodyPolicy::RefuseChunked
+    };
+    if let Err(status) = r.setup_body(policy) {
+        if status == ffi::HTTP_LENGTH_REQUIRED as c_int {
+            r.log(Level::Error, "[WSGI-RS-W202] chunked request body refused (411): support for chunked transfer encoding is off; enable it with WSGIChunkedRequest On");
+        }
+        return status;
+    }
+    let has_body = r.should_read_body();
+    serve(r, dir, &script, has_body)
+}
+
+/// mod_wsgi's checks, in its order: the handler is allowed here, the
+/// script exists and is a file, path info is acceptable.
+fn precheck(r: Request, script: &str) -> Result<(), c_int> {
+    if !interp::is_initialized() {
+        r.log(Level::Error, &format!(
+            "[WSGI-RS-E106] Python is not running in this process (embedded mode disabled by WSGIRestrictEmbedded or initialisation failed); cannot run WSGI script '{script}'"
+        ));
+        return Err(ffi::HTTP_INTERNAL_SERVER_ERROR as c_int);
+    }
+    if r.notes().get(NOTE_FORCED).is_none() && !r.exec_cgi_allowed() {
+        r.log(
+            Level::Error,
+            &format!("[WSGI-RS-W201] Options ExecCGI is off in this directory: {script}"),
+        );
+        return Err(ffi::HTTP_FORBIDDEN as c_int);
+    }
+    match r.file_kind() {
+        FileKind::Regular => {}
+        FileKind::Directory => return Err(ffi::HTTP_FORBIDDEN as c_int),
+        _ => {
+            r.log(
+                Level::Error,
+                &format!("[WSGI-RS-E104] Target WSGI script not found or unable to stat: {script}"),
+            );
+            return Err(ffi::HTTP_NOT_FOUND as c_int);
+        }
+    }
+    if !r.path_info().is_empty() && r.rejects_path_info() {
+        return Err(ffi::HTTP_NOT_FOUND as c_int);
+    }
+    Ok(())
+}
+
+fn note_or(r: Request, key: &std::ffi::CStr, fallback: Option<&str>) -> Option<String> {
+    r.notes()
+        .get(key)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .or_else(|| fallback.map(str::to_owned))
+}
+
+fn serve(r: Request, dir: &DirConfig, script: &str, has_body: bool) -> c_int {
+    let callable = note_or(r, NOTE_CALLABLE_OBJECT, Some(dir.callable())).unwrap_or_default();
+    let _group = note_or(r, NOTE_APPLICATION_GROUP, dir.application_group.as_deref());
+    let pass_auth = match r.notes().get(NOTE_PASS_AUTHORIZATION) {
+        Some(v) => v == b"1",
+        None => dir.pass_authorization == Some(true),
+    };
+    let script_start = now_us();
+    let (thread_id, thread_requests) = count_thread_request();
+    let total = TOTAL_REQUESTS.fetch_add(1, Ordering::Relaxed) + 1;
+
+    r.add_cgi_vars();
+    let mut vars = CgiVars::default();
+    for (k, v) in r.subprocess_env().entries() {
+        vars.push(k, v);
+    }
+    if pass_auth {
+        if let Some(auth) = r.headers_in().get(c"Authorization") {
+            vars.set_bytes("HTTP_AUTHORIZATION", auth.to_vec());
+        }
+    }
+    if r.method() == b"HEAD" && map_head(r, dir.head_mode()) {
+        vars.set_bytes("REQUEST_METHOD", b"GET".to_vec());
+    }
+    let trusted = dir.trusted_proxy_headers.as_deref().unwrap_or(&[]);
+    let url_scheme = vars.prepare(trusted, dir.trusted_proxies.as_deref());
+
+    let request_id = r.log_id().unwrap_or(b"").to_vec();
+    let (listener_host, listener_port) = listener(r);
+    let extras = Extras {
+        url_scheme,
+        multithread: server::mpm_threads_per_child() > 1,
+        multiprocess: server::mpm_max_daemons() > 1,
+        process_group: "",
+        application_group: "",
+        callable_object: &callable,
+        request_handler: r.handler().unwrap_or(b""),
+        handler_script: "",
+        script_reloading: dir.reloading(),
+        enable_sendfile: dir.enable_sendfile == Some(true),
+        listener_host: &listener_host,
+        listener_port: listener_port.as_bytes(),
+        request_id: &request_id,
+        request_start_us: r.request_time(),
+        script_start_us: script_start,
+        thread_id,
+        thread_requests,
+        total_requests: total,
+        apache_version: server::apache_version(),
+    };
+    let backend = EmbeddedBackend::new(r, dir.enable_sendfile == Some(true), has_body);
+    let ctx = RequestCtx::new(Box::new(backend));
+    let outcome = interp::with_python(|py| {
+        let app = match interp::load_app(py, script, r.file_mtime(), &callable, dir.reloading()) {
+            Ok(app) => app,
+            Err(e) => return load_failed(py, r, script, e),
+        };
+        let objects = match RequestObjects::new(py, &ctx) {
+            Ok(o) => o,
+            Err(e) => {
+                e.print(py);
+                return wsgi::Outcome::Status(500);
+            }
+        };
+        let environ = match wsgi::build_environ(py, &vars, &extras, &objects) {
+            Ok(env) => env,
+            Err(e) => {
+                e.print(py);
+                return wsgi::Outcome::Status(500);
+            }
+        };
+        wsgi::run(py, &app, &environ, &objects, &ctx, &RunInfo { script })
+    });
+    drop(ctx.expire());
+    match outcome {
+        Some(wsgi::Outcome::Done) => OK,
+        Some(wsgi::Outcome::Status(s)) => s as c_int,
+        None => ffi::HTTP_INTERNAL_SERVER_ERROR as c_int,
+    }
+}
+
+fn load_failed(
+    py: pyo3::Python<'_>,
+    r: Request,
+    script: &str,
+    e: interp::LoadError,
+) -> wsgi::Outcome {
+    match e {
+        interp::LoadError::MissingCallable(msg) => {
+            r.log(Level::Error, &format!("[WSGI-RS-E104] {msg}"));
+        }
+        interp::LoadError::Failed(err) => {
+            r.log(
+                Level::Error,
+                &format!("[WSGI-RS-E104] Failed to exec Python script file '{script}'."),
+            );
+            r.log(
+                Level::Error,
+                &format!("[WSGI-RS-E104] Exception occurred processing WSGI script '{script}'."),
+            );
+            for line in wsgi::traceback_lines(py, &err) {
+                r.log(Level::Error, &line);
+            }
+        }
+    }
+    wsgi::Outcome::Status(500)
+}
+
+fn map_head(r: Request, mode: HeadMode) -> bool {
+    match mode {
+        HeadMode::On => true,
+        HeadMode::Off => false,
+        HeadMode::Auto => r.has_content_filters(),
+    }
+}
+
+fn listener(r: Request) -> (Vec<u8>, String) {
+    let (host, port) = r.local_listener();
+    (host.unwrap_or_default(), port.to_string())
+}

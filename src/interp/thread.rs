@@ -1,0 +1,39 @@
+//! One pinned thread state per Apache worker thread.
+//!
+//! The first time a thread enters Python it calls `PyGILState_Ensure` and
+//! then `PyEval_SaveThread`, leaving a thread state registered for the
+//! thread with a non-zero counter. Every later `Python::attach` on that
+//! thread reuses it, so `threading.local` data survives across requests
+//! and no thread state is created per request.
+
+use std::cell::Cell;
+
+use pyo3::{ffi, Python};
+
+thread_local! {
+    static PINNED: Cell<bool> = const { Cell::new(false) };
+}
+
+fn pin_current_thread() {
+    if PINNED.with(Cell::get) {
+        return;
+    }
+    // SAFETY: Python is initialised (checked by the caller) and this
+    // thread holds no thread state; Ensure creates one and takes the GIL,
+    // SaveThread releases the GIL but keeps the state registered.
+    unsafe {
+        let _ = ffi::PyGILState_Ensure();
+        ffi::PyEval_SaveThread();
+    }
+    PINNED.with(|p| p.set(true));
+}
+
+/// Runs `f` holding the GIL on this thread's pinned thread state. Returns
+/// `None` when Python is not running in this process.
+pub fn with_python<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> Option<R> {
+    if !super::is_initialized() {
+        return None;
+    }
+    pin_current_thread();
+    Some(Python::attach(f))
+}

@@ -1,0 +1,350 @@
+//! The directive table and its handlers. Each handler parses with the
+//! pure functions of `crate::config` and stores into the pool-owned
+//! configuration; errors name the directive and the fix, and fail
+//! `apache2 -t`.
+
+use std::ffi::c_void;
+use std::os::raw::{c_char, c_int};
+use std::sync::Arc;
+
+use super::store::{Alias, Pattern, ServerConfig};
+use crate::apache::cmd::{self, split_conf_words, Cmd, FILEINFO, SERVER, SERVER_DIR};
+use crate::apache::{self, cstr_lossy, regex::Regex};
+use crate::config::proxy::{ProxyHeader, TrustedNet};
+use crate::config::{AliasOptions, DirConfig, HeadMode};
+use crate::ffi;
+
+/// `command_rec` array terminated by a zeroed entry.
+#[repr(transparent)]
+pub struct Table(pub [ffi::command_rec; 22]);
+// SAFETY: httpd only reads the table; the pointers in it are 'static.
+unsafe impl Sync for Table {}
+
+impl Table {
+    pub const fn as_ptr(&'static self) -> *const ffi::command_rec {
+        self.0.as_ptr()
+    }
+}
+
+pub static TABLE: Table = Table([
+    cmd::raw_args(c"WSGIScriptAlias", script_alias, SERVER, c"URL-path file-path [process-group=NAME] [application-group=NAME] [callable-object=NAME] [pass-authorization=On|Off]"),
+    cmd::raw_args(c"WSGIScriptAliasMatch", script_alias_match, SERVER, c"regex file-path [options]"),
+    cmd::take1(c"WSGIPythonPath", python_path, SERVER, c"Colon-separated directories added to sys.path"),
+    cmd::take1(c"WSGIPythonHome", python_home, SERVER, c"Python home or virtualenv directory"),
+    cmd::take1(c"WSGIPythonOptimize", python_optimize, SERVER, c"Python optimisation level: 0, 1 or 2"),
+    cmd::flag(c"WSGIDontWriteBytecode", dont_write_bytecode, SERVER, c"On: do not write .pyc files"),
+    cmd::flag(c"WSGIRestrictEmbedded", restrict_embedded, SERVER, c"On: refuse to run applications in Apache's own processes"),
+    cmd::take1(c"WSGIApplicationGroup", application_group, SERVER_DIR, c"Application group (interpreter): %{GLOBAL} or a name"),
+    cmd::take1(c"WSGIProcessGroup", process_group, SERVER_DIR, c"Daemon process group: %{GLOBAL} for embedded mode"),
+    cmd::raw_args(c"WSGIDaemonProcess", daemon_process, SERVER, c"name [option=value ...]"),
+    cmd::take1(c"WSGICallableObject", callable_object, FILEINFO, c"Name of the WSGI callable in the script (default: application)"),
+    cmd::flag(c"WSGIPassAuthorization", pass_authorization, FILEINFO, c"On: pass the Authorization header to the application"),
+    cmd::flag(c"WSGIChunkedRequest", chunked_request, FILEINFO, c"On: accept chunked request bodies"),
+    cmd::take1(c"WSGIMapHEADToGET", map_head_to_get, FILEINFO, c"On | Off | Auto: present HEAD requests as GET"),
+    cmd::flag(c"WSGIEnableSendfile", enable_sendfile, FILEINFO, c"On: send wsgi.file_wrapper files with sendfile"),
+    cmd::flag(c"WSGIScriptReloading", script_reloading, FILEINFO, c"On: reload a script when its file changes"),
+    cmd::iterate(c"WSGITrustedProxyHeaders", trusted_proxy_headers, FILEINFO, c"Forwarding headers to trust (X-Forwarded-For, ...)"),
+    cmd::iterate(c"WSGITrustedProxies", trusted_proxies, FILEINFO, c"Proxy addresses or CIDR networks whose headers are trusted"),
+    cmd::take1(c"WSGISocketPrefix", accepted_noop, SERVER, c"Daemon socket prefix (accepted; daemon mode is not available yet)"),
+    cmd::flag(c"WSGILazyInitialization", accepted_flag, SERVER, c"Accepted for compatibility: Python always starts in the child processes"),
+    cmd::flag(c"WSGIVerboseDebugging", accepted_flag, SERVER, c"Accepted for compatibility: use LogLevel wsgi:debug"),
+    // SAFETY: a zeroed command_rec (null name) terminates the table.
+    unsafe { std::mem::zeroed() },
+]);
+
+/// Runs a directive handler inside the panic guard and turns its result
+/// into what httpd expects.
+fn run(cmd: *mut ffi::cmd_parms, body: impl FnOnce(Cmd) -> Result<(), String>) -> *const c_char {
+    apache::guard(
+        "directive",
+        c"mod_wsgi_rs: internal error parsing a directive".as_ptr(),
+        || {
+            // SAFETY: httpd passes the live cmd_parms of this directive.
+            let cmd = unsafe { Cmd::from_raw(cmd) };
+            let name = cmd.directive_name();
+            let result = body(cmd).map_err(|e| {
+                if e.starts_with(&name) {
+                    e
+                } else {
+                    format!("{name}: {e}")
+                }
+            });
+            cmd.result(result)
+        },
+    )
+}
+
+fn server_conf<'a>(cmd: Cmd) -> &'a mut ServerConfig {
+    // SAFETY: the slot was created by create_server_config for this
+    // server and is only written while the configuration is parsed, on
+    // one thread.
+    unsafe {
+        &mut *apache::server::module_config((*cmd.server()).module_config, super::module_ptr())
+            .cast::<ServerConfig>()
+    }
+}
+
+fn dir_conf<'a>(mconfig: *mut c_void) -> &'a mut DirConfig {
+    // SAFETY: mconfig is the DirConfig create_dir_config made for the
+    // section being parsed.
+    unsafe { &mut *mconfig.cast::<DirConfig>() }
+}
+
+fn arg(p: *const c_char) -> String {
+    // SAFETY: httpd passes NUL-terminated argument strings.
+    unsafe { cstr_lossy(p) }.unwrap_or_default()
+}
+
+fn words(cmd: Cmd, line: *const c_char) -> Vec<String> {
+    split_conf_words(cmd.pool(), line)
+}
+
+unsafe extern "C" fn script_alias(
+    cmd: *mut ffi::cmd_parms,
+    _m: *mut c_void,
+    line: *const c_char,
+) -> *const c_char {
+    run(cmd, |cmd| {
+        let w = words(cmd, line);
+        if w.len() < 2 {
+            return Err(
+                "requires a URL-path and a file-path, e.g. WSGIScriptAlias / /srv/app/app.wsgi"
+                    .into(),
+            );
+        }
+        let options = AliasOptions::parse("WSGIScriptAlias", &w[2..])?;
+        let alias = Alias {
+            pattern: Pattern::Prefix(w[0].as_bytes().to_vec()),
+            target: w[1].clone(),
+            options,
+        };
+        server_conf(cmd).aliases.push(Arc::new(alias));
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn script_alias_match(
+    cmd: *mut ffi::cmd_parms,
+    _m: *mut c_void,
+    line: *const c_char,
+) -> *const c_char {
+    run(cmd, |cmd| {
+        let w = words(cmd, line);
+        if w.len() < 2 {
+            return Err("requires a regular expression and a file-path, e.g. WSGIScriptAliasMatch ^/app/([^/]+) /srv/$1.wsgi".into());
+        }
+        let options = AliasOptions::parse("WSGIScriptAliasMatch", &w[2..])?;
+        let regex = Regex::compile(cmd.pool(), &w[0])
+            .ok_or_else(|| format!("'{}' is not a valid regular expression", w[0]))?;
+        let alias = Alias {
+            pattern: Pattern::Regex(regex),
+            target: w[1].clone(),
+            options,
+        };
+        server_conf(cmd).aliases.push(Arc::new(alias));
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn python_path(
+    cmd: *mut ffi::cmd_parms,
+    _m: *mut c_void,
+    value: *const c_char,
+) -> *const c_char {
+    run(cmd, |cmd| {
+        cmd.check_global_only()?;
+        let conf = server_conf(cmd);
+        conf.python.path.extend(
+            arg(value)
+                .split(':')
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned),
+        );
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn python_home(
+    cmd: *mut ffi::cmd_parms,
+    _m: *mut c_void,
+    value: *const c_char,
+) -> *const c_char {
+    run(cmd, |cmd| {
+        cmd.check_global_only()?;
+        server_conf(cmd).python.home = Some(arg(value));
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn python_optimize(
+    cmd: *mut ffi::cmd_parms,
+    _m: *mut c_void,
+    value: *const c_char,
+) -> *const c_char {
+    run(cmd, |cmd| {
+        cmd.check_global_only()?;
+        let v = arg(value);
+        let level = v
+            .parse::<i32>()
+            .ok()
+            .filter(|l| (0..=2).contains(l))
+            .ok_or_else(|| format!("must be 0, 1 or 2 (got '{v}')"))?;
+        server_conf(cmd).python.optimize = level;
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn dont_write_bytecode(
+    cmd: *mut ffi::cmd_parms,
+    _m: *mut c_void,
+    on: c_int,
+) -> *const c_char {
+    run(cmd, |cmd| {
+        cmd.check_global_only()?;
+        server_conf(cmd).python.dont_write_bytecode = on != 0;
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn restrict_embedded(
+    cmd: *mut ffi::cmd_parms,
+    _m: *mut c_void,
+    on: c_int,
+) -> *const c_char {
+    run(cmd, |cmd| {
+        cmd.check_global_only()?;
+        server_conf(cmd).python.restrict_embedded = on != 0;
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn application_group(
+    cmd: *mut ffi::cmd_parms,
+    m: *mut c_void,
+    value: *const c_char,
+) -> *const c_char {
+    run(cmd, |_| {
+        dir_conf(m).application_group = Some(arg(value));
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn process_group(
+    cmd: *mut ffi::cmd_parms,
+    m: *mut c_void,
+    value: *const c_char,
+) -> *const c_char {
+    run(cmd, |_| {
+        let v = arg(value);
+        if v != "%{GLOBAL}" && !v.is_empty() {
+            return Err(format!(
+                "process group '{v}' cannot be used: daemon mode (WSGIDaemonProcess) is not available in this \
+                 version of mod_wsgi_rs; use WSGIProcessGroup %{{GLOBAL}} (embedded mode) or remove the directive"
+            ));
+        }
+        dir_conf(m).process_group = Some(String::new());
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn daemon_process(
+    cmd: *mut ffi::cmd_parms,
+    _m: *mut c_void,
+    _line: *const c_char,
+) -> *const c_char {
+    run(cmd, |_| {
+        Err("daemon mode is not available in this version of mod_wsgi_rs; remove WSGIDaemonProcess and \
+             WSGIProcessGroup to run the application in embedded mode"
+            .into())
+    })
+}
+
+unsafe extern "C" fn callable_object(
+    cmd: *mut ffi::cmd_parms,
+    m: *mut c_void,
+    value: *const c_char,
+) -> *const c_char {
+    run(cmd, |_| {
+        dir_conf(m).callable_object = Some(arg(value));
+        Ok(())
+    })
+}
+
+macro_rules! flag_handler {
+    ($name:ident, $field:ident) => {
+        unsafe extern "C" fn $name(
+            cmd: *mut ffi::cmd_parms,
+            m: *mut c_void,
+            on: c_int,
+        ) -> *const c_char {
+            run(cmd, |_| {
+                dir_conf(m).$field = Some(on != 0);
+                Ok(())
+            })
+        }
+    };
+}
+
+flag_handler!(pass_authorization, pass_authorization);
+flag_handler!(chunked_request, chunked_request);
+flag_handler!(enable_sendfile, enable_sendfile);
+flag_handler!(script_reloading, script_reloading);
+
+unsafe extern "C" fn map_head_to_get(
+    cmd: *mut ffi::cmd_parms,
+    m: *mut c_void,
+    value: *const c_char,
+) -> *const c_char {
+    run(cmd, |_| {
+        dir_conf(m).map_head_to_get = Some(HeadMode::parse(&arg(value))?);
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn trusted_proxy_headers(
+    cmd: *mut ffi::cmd_parms,
+    m: *mut c_void,
+    value: *const c_char,
+) -> *const c_char {
+    run(cmd, |_| {
+        let header = ProxyHeader::parse(&arg(value))?;
+        let list = dir_conf(m)
+            .trusted_proxy_headers
+            .get_or_insert_with(Vec::new);
+        if !list.contains(&header) {
+            list.push(header);
+        }
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn trusted_proxies(
+    cmd: *mut ffi::cmd_parms,
+    m: *mut c_void,
+    value: *const c_char,
+) -> *const c_char {
+    run(cmd, |_| {
+        let net = TrustedNet::parse(&arg(value))?;
+        dir_conf(m)
+            .trusted_proxies
+            .get_or_insert_with(Vec::new)
+            .push(net);
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn accepted_noop(
+    cmd: *mut ffi::cmd_parms,
+    _m: *mut c_void,
+    _v: *const c_char,
+) -> *const c_char {
+    run(cmd, |cmd| cmd.check_global_only())
+}
+
+unsafe extern "C" fn accepted_flag(
+    cmd: *mut ffi::cmd_parms,
+    _m: *mut c_void,
+    _on: c_int,
+) -> *const c_char {
+    run(cmd, |cmd| cmd.check_global_only())
+}

@@ -1,0 +1,112 @@
+//! Hook registration and the hook entry points httpd calls. Each entry
+//! runs inside the panic guard and hands over to the mode it serves.
+
+use std::os::raw::{c_char, c_int};
+use std::ptr;
+
+use crate::apache::{self, log, server, Pool, Request};
+use crate::ffi;
+use crate::{embedded, interp};
+
+const OK: c_int = ffi::OK as c_int;
+const DECLINED: c_int = ffi::DECLINED as c_int;
+const SERVER_ERROR: c_int = ffi::HTTP_INTERNAL_SERVER_ERROR as c_int;
+
+/// A NULL-terminated list of module names for hook ordering.
+#[repr(transparent)]
+struct Names<const N: usize>([*const c_char; N]);
+// SAFETY: the pointers are 'static string literals, only read.
+unsafe impl<const N: usize> Sync for Names<N> {}
+
+/// mod_alias runs first, so `Alias /static` wins over a script alias.
+static TRANSLATE_AFTER: Names<2> = Names([c"mod_alias.c".as_ptr(), ptr::null()]);
+static TRANSLATE_BEFORE: Names<3> = Names([
+    c"mod_userdir.c".as_ptr(),
+    c"mod_vhost_alias.c".as_ptr(),
+    ptr::null(),
+]);
+
+pub unsafe extern "C" fn register(_p: *mut ffi::apr_pool_t) {
+    apache::guard("register_hooks", (), || {
+        // SAFETY: httpd has assigned the module index before this call.
+        log::set_module_index(unsafe { (*super::module_ptr()).module_index });
+        let middle = ffi::APR_HOOK_MIDDLE as c_int;
+        // SAFETY: hook registration during module load, with 'static
+        // function pointers and ordering lists.
+        unsafe {
+            ffi::ap_hook_post_config(Some(post_config), ptr::null(), ptr::null(), middle);
+            ffi::ap_hook_child_init(Some(child_init), ptr::null(), ptr::null(), middle);
+            ffi::ap_hook_translate_name(
+                Some(translate_name),
+                TRANSLATE_AFTER.0.as_ptr(),
+                TRANSLATE_BEFORE.0.as_ptr(),
+                middle,
+            );
+            ffi::ap_hook_handler(Some(handler), ptr::null(), ptr::null(), middle);
+        }
+    })
+}
+
+unsafe extern "C" fn post_config(
+    pconf: *mut ffi::apr_pool_t,
+    _plog: *mut ffi::apr_pool_t,
+    _ptemp: *mut ffi::apr_pool_t,
+    s: *mut ffi::server_rec,
+) -> c_int {
+    apache::guard("post_config", OK, || {
+        if server::is_preflight() {
+            return OK;
+        }
+        let version = format!("mod_wsgi_rs/{}", env!("CARGO_PKG_VERSION"));
+        // SAFETY: pconf is live; ap_add_version_component copies nothing,
+        // so the string is allocated in pconf.
+        unsafe {
+            let pool = Pool::from_raw(pconf);
+            ffi::ap_add_version_component(pconf, pool.strdup(version.as_bytes()));
+            ffi::ap_add_version_component(pconf, pool.strdup(python_component().as_bytes()));
+        }
+        // SAFETY: post_config passes the live main server.
+        embedded::check_config(unsafe { server::Server::from_raw(s) });
+        OK
+    })
+}
+
+fn python_component() -> String {
+    // SAFETY: Py_GetVersion returns a static string and needs no
+    // initialised interpreter.
+    let full = unsafe { apache::cstr_lossy(pyo3::ffi::Py_GetVersion()) }.unwrap_or_default();
+    let short: String = full
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .split('.')
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(".");
+    format!("Python/{short}")
+}
+
+unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) {
+    apache::guard("child_init", (), || {
+        // SAFETY: child_init passes the live main server.
+        if !embedded::start_python(unsafe { server::Server::from_raw(s) }) {
+            return;
+        }
+        // SAFETY: pchild lives until the child exits; its cleanups run on
+        // the main thread after the MPM has joined its workers.
+        unsafe { Pool::from_raw(pchild) }.on_cleanup(Box::new(interp::finalize));
+    })
+}
+
+unsafe extern "C" fn translate_name(r: *mut ffi::request_rec) -> c_int {
+    apache::guard("translate_name", DECLINED, || {
+        // SAFETY: httpd passes a live request.
+        embedded::translate(unsafe { Request::from_raw(r) })
+    })
+}
+
+unsafe extern "C" fn handler(r: *mut ffi::request_rec) -> c_int {
+    // SAFETY: httpd passes a live request.
+    let req = unsafe { Request::from_raw(r) };
+    apache::guard("handler", SERVER_ERROR, || embedded::handle(req))
+}

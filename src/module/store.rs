@@ -1,0 +1,53 @@
+//! Server-level configuration as httpd stores it per server_rec: the
+//! script aliases (in config order) and the process-wide Python settings.
+
+use std::sync::Arc;
+
+use crate::apache::regex::Regex;
+use crate::config::AliasOptions;
+
+/// How an alias matches the URI.
+pub enum Pattern {
+    /// `WSGIScriptAlias`: a URL-path prefix with mod_alias's rules.
+    Prefix(Vec<u8>),
+    /// `WSGIScriptAliasMatch`: a regular expression.
+    Regex(Regex),
+}
+
+pub struct Alias {
+    pub pattern: Pattern,
+    pub target: String,
+    pub options: AliasOptions,
+}
+
+/// Process-wide Python settings (server config only).
+#[derive(Clone, Debug, Default)]
+pub struct PythonConfig {
+    pub home: Option<String>,
+    pub path: Vec<String>,
+    pub optimize: i32,
+    pub dont_write_bytecode: bool,
+    pub restrict_embedded: bool,
+}
+
+#[derive(Default)]
+pub struct ServerConfig {
+    pub aliases: Vec<Arc<Alias>>,
+    pub python: PythonConfig,
+}
+
+impl ServerConfig {
+    /// A virtual host's aliases come first, then the main server's (as
+    /// mod_alias merges). Python settings are global.
+    pub fn merge(base: &ServerConfig, add: &ServerConfig) -> ServerConfig {
+        ServerConfig {
+            aliases: add
+                .aliases
+                .iter()
+                .chain(base.aliases.iter())
+                .cloned()
+                .collect(),
+            python: base.python.clone(),
+        }
+    }
+}

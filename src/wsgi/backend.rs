@@ -1,0 +1,94 @@
+//! What the adapter needs from the server, and the per-request context
+//! the Python objects share.
+
+use std::os::fd::RawFd;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+/// Error-log levels the adapter uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+}
+
+/// What happens after a write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Push {
+    /// Let the server buffer the data.
+    Buffer,
+    /// Send it to the client now (streaming).
+    Flush,
+    /// This is the whole rest of the body: end the response.
+    End,
+}
+
+/// Why a write did not reach the client.
+#[derive(Debug)]
+pub enum WriteError {
+    /// The client closed the connection.
+    ClientGone,
+    /// Anything else, with a description.
+    Failed(String),
+}
+
+/// The server side of one request.
+pub trait Backend: Send {
+    /// Reads request-body bytes into `buf`; `Ok(0)` at the end.
+    fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, String>;
+    /// Sets the response status and headers (before the first write).
+    fn start(
+        &mut self,
+        status: u16,
+        status_line: &str,
+        headers: &[(String, String)],
+    ) -> Result<(), String>;
+    /// Writes body chunks, then flushes or ends the response as `push` says.
+    fn write(&mut self, chunks: &[&[u8]], push: Push) -> Result<(), WriteError>;
+    /// Sends `len` bytes of the open file `fd` from `offset`.
+    fn send_file(&mut self, fd: RawFd, offset: u64, len: u64) -> Result<(), WriteError>;
+    /// Ends the response cleanly.
+    fn finish(&mut self) -> Result<(), WriteError>;
+    /// Ends the response so the client cannot take it as complete.
+    fn abort(&mut self);
+    /// True for HEAD (the body is discarded by the server).
+    fn header_only(&self) -> bool;
+    /// Writes to the error log, tagged with the request.
+    fn log(&self, level: LogLevel, msg: &str);
+}
+
+/// The request as the Python-visible objects see it. When the request
+/// ends the backend is taken away, and any later use raises instead of
+/// touching freed server memory.
+pub struct RequestCtx {
+    backend: Mutex<Option<Box<dyn Backend>>>,
+}
+
+impl RequestCtx {
+    pub fn new(backend: Box<dyn Backend>) -> Arc<RequestCtx> {
+        Arc::new(RequestCtx {
+            backend: Mutex::new(Some(backend)),
+        })
+    }
+
+    /// Runs `f` on the backend; `None` once the request has ended.
+    pub fn with<R>(&self, f: impl FnOnce(&mut dyn Backend) -> R) -> Option<R> {
+        let mut guard = self.backend.lock();
+        guard.as_mut().map(|b| f(b.as_mut()))
+    }
+
+    /// Like [`with`](Self::with) but gives up instead of waiting when
+    /// another thread is using the backend.
+    pub fn try_with<R>(&self, f: impl FnOnce(&mut dyn Backend) -> R) -> Option<R> {
+        let mut guard = self.backend.try_lock()?;
+        guard.as_mut().map(|b| f(b.as_mut()))
+    }
+
+    /// Ends the request for every Python object that still holds it.
+    pub fn expire(&self) -> Option<Box<dyn Backend>> {
+        self.backend.lock().take()
+    }
+}

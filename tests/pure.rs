@@ -1,0 +1,251 @@
+//! Unit tests of the pure layers (directive parsing, alias matching,
+//! trusted proxies). The cdylib itself cannot be linked into a test
+//! binary (httpd's symbols resolve only inside httpd), so the pure
+//! modules are compiled here directly from their sources.
+
+#[path = "../src/config/mod.rs"]
+#[allow(dead_code)]
+mod config;
+
+use std::collections::BTreeMap;
+
+use config::alias::{alias_match_len, expand_target, AliasOptions};
+use config::dir::{DirConfig, HeadMode};
+use config::proxy::{apply, EnvEdit, ProxyHeader, TrustedNet};
+use config::words::{parse_on_off, split_option};
+
+#[test]
+fn alias_matches_whole_segments() {
+    assert_eq!(alias_match_len(b"/app", b"/app"), Some(4));
+    assert_eq!(alias_match_len(b"/app/x", b"/app"), Some(4));
+    assert_eq!(alias_match_len(b"/apple", b"/app"), None);
+    assert_eq!(alias_match_len(b"/ap", b"/app"), None);
+    assert_eq!(alias_match_len(b"/other", b"/app"), None);
+}
+
+#[test]
+fn alias_slash_runs_match_each_other() {
+    assert_eq!(alias_match_len(b"//app//x", b"/app"), Some(6));
+    assert_eq!(alias_match_len(b"/a/b", b"/a//b"), Some(4));
+    assert_eq!(alias_match_len(b"/a///b/c", b"/a/b"), Some(6));
+}
+
+#[test]
+fn alias_with_trailing_slash_needs_the_slash() {
+    assert_eq!(alias_match_len(b"/w/hello", b"/w/"), Some(3));
+    assert_eq!(alias_match_len(b"/w", b"/w/"), None);
+    assert_eq!(alias_match_len(b"/anything", b"/"), Some(1));
+    assert_eq!(alias_match_len(b"/", b"/"), Some(1));
+}
+
+#[test]
+fn alias_options_parse() {
+    let words: Vec<String> = [
+        "process-group=%{GLOBAL}",
+        "application-group=x",
+        "callable-object=app",
+        "pass-authorization=On",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let o = AliasOptions::parse("WSGIScriptAlias", &words).unwrap();
+    assert_eq!(o.process_group.as_deref(), Some("%{GLOBAL}"));
+    assert_eq!(o.application_group.as_deref(), Some("x"));
+    assert_eq!(o.callable_object.as_deref(), Some("app"));
+    assert_eq!(o.pass_authorization, Some(true));
+}
+
+#[test]
+fn alias_options_reject_unknown_and_bad_values() {
+    let err = AliasOptions::parse("WSGIScriptAlias", &["bogus=1".to_string()]).unwrap_err();
+    assert!(err.contains("bogus"), "{err}");
+    let err = AliasOptions::parse("WSGIScriptAlias", &["pass-authorization=maybe".to_string()])
+        .unwrap_err();
+    assert!(err.contains("Off | On"), "{err}");
+    let err = AliasOptions::parse("WSGIScriptAlias", &["novalue".to_string()]).unwrap_err();
+    assert!(err.contains("novalue"), "{err}");
+}
+
+#[test]
+fn regex_targets_expand_groups() {
+    let groups = vec![Some(b"/admin/x".to_vec()), Some(b"admin".to_vec())];
+    assert_eq!(
+        expand_target("/srv/h.py/$1", &groups),
+        b"/srv/h.py/admin".to_vec()
+    );
+    assert_eq!(expand_target("/srv/$2x", &groups), b"/srv/x".to_vec());
+    assert_eq!(expand_target("/srv/\\$1", &groups), b"/srv/$1".to_vec());
+}
+
+#[test]
+fn on_off_and_options() {
+    assert_eq!(parse_on_off("X", "ON"), Ok(true));
+    assert_eq!(parse_on_off("X", "off"), Ok(false));
+    assert!(parse_on_off("X", "yes").is_err());
+    assert_eq!(split_option("a=b=c"), Some(("a", "b=c")));
+    assert_eq!(split_option("=b"), None);
+    assert_eq!(split_option("a b=c"), None);
+}
+
+#[test]
+fn dir_config_merge_prefers_the_more_specific() {
+    let base = DirConfig {
+        callable_object: Some("base".into()),
+        chunked_request: Some(true),
+        ..Default::default()
+    };
+    let add = DirConfig {
+        callable_object: Some("add".into()),
+        ..Default::default()
+    };
+    let m = DirConfig::merge(&base, &add);
+    assert_eq!(m.callable(), "add");
+    assert_eq!(m.chunked_request, Some(true));
+    assert_eq!(DirConfig::default().callable(), "application");
+    assert_eq!(DirConfig::default().head_mode(), HeadMode::Auto);
+    assert!(DirConfig::default().reloading());
+    assert!(HeadMode::parse("sometimes").is_err());
+}
+
+#[derive(Default)]
+struct Env(BTreeMap<String, String>);
+
+impl EnvEdit for Env {
+    fn get(&self, key: &str) -> Option<String> {
+        self.0.get(key).cloned()
+    }
+    fn set(&mut self, key: &str, value: String) {
+        self.0.insert(key.to_owned(), value);
+    }
+    fn remove(&mut self, key: &str) {
+        self.0.remove(key);
+    }
+}
+
+fn env(pairs: &[(&str, &str)]) -> Env {
+    Env(pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect())
+}
+
+#[test]
+fn cidr_membership() {
+    let net = TrustedNet::parse("10.0.0.0/8").unwrap();
+    assert!(net.contains("10.1.2.3"));
+    assert!(!net.contains("11.1.2.3"));
+    assert!(net.contains("::ffff:10.0.0.1"));
+    let one = TrustedNet::parse("127.0.0.1").unwrap();
+    assert!(one.contains("127.0.0.1"));
+    assert!(!one.contains("127.0.0.2"));
+    let v6 = TrustedNet::parse("2001:db8::/32").unwrap();
+    assert!(v6.contains("2001:db8::1"));
+    assert!(!v6.contains("2001:db9::1"));
+    assert!(TrustedNet::parse("10.0.0.0/33").is_err());
+    assert!(TrustedNet::parse("not-an-ip").is_err());
+}
+
+#[test]
+fn forwarded_for_without_proxy_list_takes_first_entry() {
+    let h = vec![ProxyHeader::parse("X-Forwarded-For").unwrap()];
+    let mut e = env(&[
+        ("REMOTE_ADDR", "10.0.0.1"),
+        ("HTTP_X_FORWARDED_FOR", " , 1.2.3.4, 10.0.0.2"),
+        ("HTTP_X_REAL_IP", "9.9.9.9"),
+    ]);
+    apply(&mut e, &h, None);
+    assert_eq!(e.get("REMOTE_ADDR").as_deref(), Some("1.2.3.4"));
+    assert_eq!(
+        e.get("HTTP_X_REAL_IP"),
+        None,
+        "synonyms of a trusted category are removed"
+    );
+}
+
+#[test]
+fn forwarded_for_chain_skips_trusted_proxies_from_the_right() {
+    let h = vec![ProxyHeader::parse("X-Forwarded-For").unwrap()];
+    let nets = vec![TrustedNet::parse("10.0.0.0/8").unwrap()];
+    let mut e = env(&[
+        ("REMOTE_ADDR", "10.0.0.1"),
+        ("HTTP_X_FORWARDED_FOR", "6.6.6.6, 1.2.3.4, 10.0.0.7"),
+    ]);
+    apply(&mut e, &h, Some(&nets));
+    assert_eq!(e.get("REMOTE_ADDR").as_deref(), Some("1.2.3.4"));
+    assert_eq!(
+        e.get("HTTP_X_FORWARDED_FOR").as_deref(),
+        Some("1.2.3.4, 10.0.0.7")
+    );
+}
+
+#[test]
+fn untrusted_peer_loses_all_listed_categories() {
+    let h = vec![
+        ProxyHeader::parse("X-Forwarded-Proto").unwrap(),
+        ProxyHeader::parse("X-Forwarded-Host").unwrap(),
+    ];
+    let nets = vec![TrustedNet::parse("10.0.0.0/8").unwrap()];
+    let mut e = env(&[
+        ("REMOTE_ADDR", "8.8.8.8"),
+        ("HTTP_X_FORWARDED_PROTO", "https"),
+        ("HTTP_X_SCHEME", "https"),
+        ("HTTP_X_FORWARDED_HOST", "evil"),
+        ("HTTP_HOST", "good"),
+        ("HTTP_X_FORWARDED_PORT", "1"),
+    ]);
+    apply(&mut e, &h, Some(&nets));
+    assert_eq!(e.get("HTTP_X_FORWARDED_PROTO"), None);
+    assert_eq!(e.get("HTTP_X_SCHEME"), None);
+    assert_eq!(e.get("HTTP_X_FORWARDED_HOST"), None);
+    assert_eq!(e.get("HTTP_HOST").as_deref(), Some("good"));
+    assert_eq!(
+        e.get("HTTP_X_FORWARDED_PORT").as_deref(),
+        Some("1"),
+        "unlisted categories pass through"
+    );
+    assert_eq!(e.get("HTTPS"), None);
+}
+
+#[test]
+fn trusted_scheme_host_port_and_script_name() {
+    let h: Vec<_> = [
+        "X-Forwarded-Proto",
+        "X-Forwarded-Host",
+        "X-Forwarded-Port",
+        "X-Script-Name",
+        "X-Forwarded-Server",
+    ]
+    .iter()
+    .map(|n| ProxyHeader::parse(n).unwrap())
+    .collect();
+    let mut e = env(&[
+        ("REMOTE_ADDR", "10.0.0.1"),
+        ("HTTP_X_FORWARDED_PROTO", "https"),
+        ("HTTP_X_FORWARDED_HOST", "example.com"),
+        ("HTTP_X_FORWARDED_PORT", "443"),
+        ("HTTP_X_SCRIPT_NAME", "/mount"),
+        ("HTTP_X_FORWARDED_SERVER", "front"),
+        ("SCRIPT_NAME", "/app"),
+    ]);
+    apply(&mut e, &h, None);
+    assert_eq!(e.get("HTTPS").as_deref(), Some("1"));
+    assert_eq!(e.get("HTTP_HOST").as_deref(), Some("example.com"));
+    assert_eq!(e.get("SERVER_PORT").as_deref(), Some("443"));
+    assert_eq!(e.get("SERVER_NAME").as_deref(), Some("front"));
+    assert_eq!(e.get("SCRIPT_NAME").as_deref(), Some("/mount"));
+    assert_eq!(e.get("mod_wsgi.mount_point").as_deref(), Some("/mount"));
+}
+
+#[test]
+fn https_flags_and_unknown_headers() {
+    let h = vec![ProxyHeader::parse("x-forwarded-ssl").unwrap()];
+    let mut e = env(&[
+        ("REMOTE_ADDR", "1.1.1.1"),
+        ("HTTP_X_FORWARDED_SSL", "off"),
+        ("HTTPS", "on"),
+    ]);
+    apply(&mut e, &h, None);
+    assert_eq!(e.get("HTTPS"), None);
+    assert!(ProxyHeader::parse("X-Bogus").is_err());
+}
