@@ -4,6 +4,7 @@
 //! wrapped here once, at the `extern "C"` boundary, and the upper layers
 //! work with the wrappers.
 
+pub mod auth;
 pub mod brigade;
 pub mod cmd;
 pub mod guard;

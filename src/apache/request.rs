@@ -155,23 +155,19 @@ impl Request {
         unsafe { ffi::rs_accept_path_info(self.0) == ffi::AP_REQ_REJECT_PATH_INFO as c_int }
     }
 
-    /// True when an output filter below the protocol level (deflate,
-    /// cache, …) needs the body: the `WSGIMapHEADToGET Auto` test.
+    /// True when the first output filter works below the protocol level
+    /// (deflate, cache, …) and so needs the body: mod_wsgi's
+    /// `WSGIMapHEADToGET Auto` test.
     pub fn has_content_filters(self) -> bool {
-        let mut f = field!(self.output_filters);
-        while !f.is_null() {
-            // SAFETY: the filter chain is live for the request.
-            unsafe {
-                let frec = (*f).frec;
-                if !frec.is_null()
-                    && ((*frec).ftype as i64) < ffi::ap_filter_type_AP_FTYPE_PROTOCOL as i64
-                {
-                    return true;
-                }
-                f = (*f).next;
-            }
+        let f = field!(self.output_filters);
+        if f.is_null() {
+            return false;
         }
-        false
+        // SAFETY: the filter chain is live for the request.
+        unsafe {
+            let frec = (*f).frec;
+            !frec.is_null() && ((*frec).ftype as i64) < ffi::ap_filter_type_AP_FTYPE_PROTOCOL as i64
+        }
     }
 
     pub fn set_filename(self, value: &[u8]) {

@@ -3,6 +3,7 @@
 //! it, and a merge takes the more specific value.
 
 use super::proxy::{ProxyHeader, TrustedNet};
+use super::scripts::{merge_handlers, HandlerScript, ScriptRef};
 
 /// `WSGIMapHEADToGET`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,6 +38,13 @@ pub struct DirConfig {
     pub script_reloading: Option<bool>,
     pub trusted_proxy_headers: Option<Vec<ProxyHeader>>,
     pub trusted_proxies: Option<Vec<TrustedNet>>,
+    pub access_script: Option<ScriptRef>,
+    pub auth_user_script: Option<ScriptRef>,
+    pub auth_group_script: Option<ScriptRef>,
+    pub group_authoritative: Option<bool>,
+    pub dispatch_script: Option<ScriptRef>,
+    pub pass_apache_request: Option<bool>,
+    pub handler_scripts: Vec<HandlerScript>,
 }
 
 fn pick<T: Clone>(add: &Option<T>, base: &Option<T>) -> Option<T> {
@@ -58,6 +66,13 @@ impl DirConfig {
             script_reloading: pick(&add.script_reloading, &base.script_reloading),
             trusted_proxy_headers: pick(&add.trusted_proxy_headers, &base.trusted_proxy_headers),
             trusted_proxies: pick(&add.trusted_proxies, &base.trusted_proxies),
+            access_script: pick(&add.access_script, &base.access_script),
+            auth_user_script: pick(&add.auth_user_script, &base.auth_user_script),
+            auth_group_script: pick(&add.auth_group_script, &base.auth_group_script),
+            group_authoritative: pick(&add.group_authoritative, &base.group_authoritative),
+            dispatch_script: pick(&add.dispatch_script, &base.dispatch_script),
+            pass_apache_request: pick(&add.pass_apache_request, &base.pass_apache_request),
+            handler_scripts: merge_handlers(&base.handler_scripts, &add.handler_scripts),
         }
     }
 

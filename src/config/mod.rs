@@ -4,6 +4,7 @@
 pub mod alias;
 pub mod dir;
 pub mod proxy;
+pub mod scripts;
 pub mod words;
 
 pub use alias::{alias_match_len, AliasOptions};

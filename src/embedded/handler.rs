@@ -9,12 +9,14 @@ use super::backend::EmbeddedBackend;
 use super::translate::{
     NOTE_APPLICATION_GROUP, NOTE_CALLABLE_OBJECT, NOTE_FORCED, NOTE_PASS_AUTHORIZATION,
 };
+use super::{dispatch, script};
 use crate::apache::request::{BodyPolicy, FileKind};
 use crate::apache::{server, Level, Request};
 use crate::config::{DirConfig, HeadMode};
 use crate::ffi;
 use crate::wsgi::{self, CgiVars, Extras, RequestCtx, RequestObjects, RunInfo};
 use crate::{interp, module};
+use pyo3::types::PyDictMethods;
 
 const DECLINED: c_int = ffi::DECLINED as c_int;
 const OK: c_int = ffi::OK as c_int;
@@ -49,13 +51,49 @@ fn now_us() -> i64 {
         .unwrap_or(0)
 }
 
-pub fn handle(r: Request) -> c_int {
-    if !is_wsgi_handler(r.handler()) {
-        return DECLINED;
+/// What a request runs: a WSGI script's callable, or a
+/// `WSGIHandlerScript`'s `handle_request`.
+struct Target {
+    script: String,
+    mtime: i64,
+    callable: String,
+    handler_script: String,
+    forced: bool,
+}
+
+fn target(r: Request, dir: &DirConfig) -> Option<Target> {
+    let filename = String::from_utf8_lossy(r.filename().unwrap_or(b"")).into_owned();
+    if is_wsgi_handler(r.handler()) {
+        let callable = note_or(r, NOTE_CALLABLE_OBJECT, Some(dir.callable())).unwrap_or_default();
+        let forced = r.notes().get(NOTE_FORCED).is_some();
+        return Some(Target {
+            script: filename,
+            mtime: r.file_mtime(),
+            callable,
+            handler_script: String::new(),
+            forced,
+        });
     }
+    let name = r.handler()?;
+    let h = dir
+        .handler_scripts
+        .iter()
+        .find(|h| h.name.as_bytes() == name)?;
+    Some(Target {
+        script: h.path.clone(),
+        mtime: script::mtime_us(&h.path).unwrap_or(0),
+        callable: "handle_request".to_owned(),
+        handler_script: h.path.clone(),
+        forced: true,
+    })
+}
+
+pub fn handle(r: Request) -> c_int {
     let dir = module::dir_config(r);
-    let script = String::from_utf8_lossy(r.filename().unwrap_or(b"")).into_owned();
-    if let Err(status) = precheck(r, &script) {
+    let Some(target) = target(r, dir) else {
+        return DECLINED;
+    };
+    if let Err(status) = precheck(r, &target) {
         return status;
     }
     let policy = if dir.chunked_request == Some(true) {
@@ -70,19 +108,23 @@ pub fn handle(r: Request) -> c_int {
         return status;
     }
     let has_body = r.should_read_body();
-    serve(r, dir, &script, has_body)
+    serve(r, dir, target, has_body)
 }
 
 /// mod_wsgi's checks, in its order: the handler is allowed here, the
 /// script exists and is a file, path info is acceptable.
-fn precheck(r: Request, script: &str) -> Result<(), c_int> {
+fn precheck(r: Request, target: &Target) -> Result<(), c_int> {
+    let script = r
+        .filename()
+        .map(String::from_utf8_lossy)
+        .unwrap_or_default();
     if !interp::is_initialized() {
         r.log(Level::Error, &format!(
             "[WSGI-RS-E106] Python is not running in this process (embedded mode disabled by WSGIRestrictEmbedded or initialisation failed); cannot run WSGI script '{script}'"
         ));
         return Err(ffi::HTTP_INTERNAL_SERVER_ERROR as c_int);
     }
-    if r.notes().get(NOTE_FORCED).is_none() && !r.exec_cgi_allowed() {
+    if !target.forced && !r.exec_cgi_allowed() {
         r.log(
             Level::Error,
             &format!("[WSGI-RS-W201] Options ExecCGI is off in this directory: {script}"),
@@ -113,9 +155,10 @@ fn note_or(r: Request, key: &std::ffi::CStr, fallback: Option<&str>) -> Option<S
         .or_else(|| fallback.map(str::to_owned))
 }
 
-fn serve(r: Request, dir: &DirConfig, script: &str, has_body: bool) -> c_int {
-    let callable = note_or(r, NOTE_CALLABLE_OBJECT, Some(dir.callable())).unwrap_or_default();
-    let _group = note_or(r, NOTE_APPLICATION_GROUP, dir.application_group.as_deref());
+fn serve(r: Request, dir: &DirConfig, target: Target, has_body: bool) -> c_int {
+    let script = target.script.as_str();
+    let mut callable = target.callable.clone();
+    let group = note_or(r, NOTE_APPLICATION_GROUP, dir.application_group.as_deref());
     let pass_auth = match r.notes().get(NOTE_PASS_AUTHORIZATION) {
         Some(v) => v == b"1",
         None => dir.pass_authorization == Some(true),
@@ -148,9 +191,9 @@ fn serve(r: Request, dir: &DirConfig, script: &str, has_body: bool) -> c_int {
         multiprocess: server::mpm_max_daemons() > 1,
         process_group: "",
         application_group: "",
-        callable_object: &callable,
+        callable_object: &target.callable,
         request_handler: r.handler().unwrap_or(b""),
-        handler_script: "",
+        handler_script: &target.handler_script,
         script_reloading: dir.reloading(),
         enable_sendfile: dir.enable_sendfile == Some(true),
         listener_host: &listener_host,
@@ -165,17 +208,36 @@ fn serve(r: Request, dir: &DirConfig, script: &str, has_body: bool) -> c_int {
     };
     let backend = EmbeddedBackend::new(r, dir.enable_sendfile == Some(true), has_body);
     let ctx = RequestCtx::new(Box::new(backend));
+    let _ = group;
     let outcome = interp::with_python(|py| {
-        let app = match interp::load_app(py, script, r.file_mtime(), &callable, dir.reloading()) {
-            Ok(app) => app,
-            Err(e) => return load_failed(py, r, script, e),
-        };
         let objects = match RequestObjects::new(py, &ctx) {
             Ok(o) => o,
             Err(e) => {
                 e.print(py);
                 return wsgi::Outcome::Status(500);
             }
+        };
+        if let Some(dispatch_script) = &dir.dispatch_script {
+            let Ok(env) = wsgi::build_environ(py, &vars, &extras, &objects) else {
+                return wsgi::Outcome::Status(500);
+            };
+            let Ok(choice) = dispatch::choose(py, r, dispatch_script, &env) else {
+                return wsgi::Outcome::Status(500);
+            };
+            if let Some(pg) = choice
+                .process_group
+                .filter(|g| !g.is_empty() && g != "%{GLOBAL}")
+            {
+                r.log(Level::Error, &format!("[WSGI-RS-E508] WSGIDispatchScript chose process group '{pg}', but daemon mode is not available in this version; the request is refused"));
+                return wsgi::Outcome::Status(500);
+            }
+            if let Some(c) = choice.callable_object {
+                callable = c;
+            }
+        }
+        let app = match interp::load_app(py, script, target.mtime, &callable, dir.reloading()) {
+            Ok(app) => app,
+            Err(e) => return load_failed(py, r, script, e),
         };
         let environ = match wsgi::build_environ(py, &vars, &extras, &objects) {
             Ok(env) => env,
@@ -184,6 +246,15 @@ fn serve(r: Request, dir: &DirConfig, script: &str, has_body: bool) -> c_int {
                 return wsgi::Outcome::Status(500);
             }
         };
+        if callable != target.callable {
+            let _ = environ.set_item("mod_wsgi.callable_object", &callable);
+        }
+        if dir.pass_apache_request == Some(true) {
+            // SAFETY: r is the live request this handler serves.
+            if let Ok(capsule) = unsafe { interp::request_capsule(py, r.as_ptr().cast()) } {
+                let _ = environ.set_item("apache.request_rec", capsule);
+            }
+        }
         wsgi::run(py, &app, &environ, &objects, &ctx, &RunInfo { script })
     });
     drop(ctx.expire());

@@ -2,10 +2,14 @@
 //! processes. This layer maps URIs to scripts (translate_name), starts
 //! Python in each child, and serves requests through the WSGI adapter.
 
+mod auth;
 mod backend;
+mod dispatch;
 mod handler;
+mod script;
 mod translate;
 
+pub use auth::{check_access, check_groups, check_password, get_realm_hash};
 pub use handler::handle;
 pub use translate::translate;
 

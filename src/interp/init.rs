@@ -147,7 +147,7 @@ unsafe fn check(status: ffi::PyStatus) -> Result<(), String> {
 /// Stops Python at child exit: runs `atexit` callbacks and finalises. A
 /// watchdog ends the process if finalisation hangs (non-daemon threads).
 pub fn finalize() {
-    if !INITIALIZED.swap(false, Ordering::AcqRel) {
+    if super::thread::busy() || !INITIALIZED.swap(false, Ordering::AcqRel) {
         return;
     }
     let main = MAIN_TSTATE.swap(ptr::null_mut(), Ordering::AcqRel);
@@ -155,7 +155,7 @@ pub fn finalize() {
         return;
     }
     std::thread::spawn(|| {
-        std::thread::sleep(std::time::Duration::from_secs(5));
+        std::thread::sleep(std::time::Duration::from_secs(2));
         // SAFETY: the process is exiting; _exit skips further cleanup.
         unsafe { libc::_exit(0) };
     });

@@ -10,5 +10,5 @@ mod thread;
 
 pub use bootstrap::{load_app, LoadError};
 pub use init::{finalize, initialize, is_initialized, Settings};
-pub use strings::latin1;
+pub use strings::{latin1, request_capsule};
 pub use thread::with_python;

@@ -28,3 +28,19 @@ pub fn latin1<'py>(py: Python<'py>, bytes: &[u8]) -> Bound<'py, PyString> {
         Bound::from_owned_ptr(py, raw).cast_into_unchecked()
     }
 }
+
+/// An unnamed capsule around a server pointer (`apache.request_rec`).
+///
+/// # Safety
+/// `ptr` must be non-null; the capsule hands it to Python code as is.
+pub unsafe fn request_capsule(
+    py: Python<'_>,
+    ptr: *mut std::ffi::c_void,
+) -> PyResult<Bound<'_, PyAny>> {
+    // SAFETY: the GIL is held; the capsule only carries the pointer (no
+    // destructor); ptr is non-null per the contract.
+    unsafe {
+        let raw = ffi::PyCapsule_New(ptr, std::ptr::null(), None);
+        Bound::from_owned_ptr_or_err(py, raw)
+    }
+}

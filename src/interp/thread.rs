@@ -7,6 +7,7 @@
 //! and no thread state is created per request.
 
 use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use pyo3::{ffi, Python};
 
@@ -28,12 +29,38 @@ fn pin_current_thread() {
     PINNED.with(|p| p.set(true));
 }
 
+/// Threads currently inside [`with_python`]; finalisation is skipped
+/// while any is (prefork runs child exit from a signal handler, possibly
+/// in the middle of a request on the same thread).
+static ACTIVE: AtomicUsize = AtomicUsize::new(0);
+
+struct Active;
+
+impl Active {
+    fn enter() -> Active {
+        ACTIVE.fetch_add(1, Ordering::AcqRel);
+        Active
+    }
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        ACTIVE.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// True while some thread is running Python for a request.
+pub fn busy() -> bool {
+    ACTIVE.load(Ordering::Acquire) > 0
+}
+
 /// Runs `f` holding the GIL on this thread's pinned thread state. Returns
 /// `None` when Python is not running in this process.
 pub fn with_python<R>(f: impl for<'py> FnOnce(Python<'py>) -> R) -> Option<R> {
     if !super::is_initialized() {
         return None;
     }
+    let _active = Active::enter();
     pin_current_thread();
     Some(Python::attach(f))
 }

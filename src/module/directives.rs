@@ -8,15 +8,16 @@ use std::os::raw::{c_char, c_int};
 use std::sync::Arc;
 
 use super::store::{Alias, Pattern, ServerConfig};
-use crate::apache::cmd::{self, split_conf_words, Cmd, FILEINFO, SERVER, SERVER_DIR};
+use crate::apache::cmd::{self, split_conf_words, Cmd, AUTHCFG, FILEINFO, SERVER, SERVER_DIR};
 use crate::apache::{self, cstr_lossy, regex::Regex};
 use crate::config::proxy::{ProxyHeader, TrustedNet};
+use crate::config::scripts::{HandlerScript, ScriptRef};
 use crate::config::{AliasOptions, DirConfig, HeadMode};
 use crate::ffi;
 
 /// `command_rec` array terminated by a zeroed entry.
 #[repr(transparent)]
-pub struct Table(pub [ffi::command_rec; 22]);
+pub struct Table(pub [ffi::command_rec; 29]);
 // SAFETY: httpd only reads the table; the pointers in it are 'static.
 unsafe impl Sync for Table {}
 
@@ -45,6 +46,13 @@ pub static TABLE: Table = Table([
     cmd::flag(c"WSGIScriptReloading", script_reloading, FILEINFO, c"On: reload a script when its file changes"),
     cmd::iterate(c"WSGITrustedProxyHeaders", trusted_proxy_headers, FILEINFO, c"Forwarding headers to trust (X-Forwarded-For, ...)"),
     cmd::iterate(c"WSGITrustedProxies", trusted_proxies, FILEINFO, c"Proxy addresses or CIDR networks whose headers are trusted"),
+    cmd::raw_args(c"WSGIAccessScript", access_script, AUTHCFG, c"path [application-group=NAME]: allow_access(environ, host)"),
+    cmd::raw_args(c"WSGIAuthUserScript", auth_user_script, AUTHCFG, c"path [application-group=NAME]: check_password / get_realm_hash"),
+    cmd::raw_args(c"WSGIAuthGroupScript", auth_group_script, AUTHCFG, c"path [application-group=NAME]: groups_for_user(environ, user)"),
+    cmd::flag(c"WSGIGroupAuthoritative", group_authoritative, AUTHCFG, c"Accepted for compatibility (no effect with Apache 2.4 authz providers)"),
+    cmd::raw_args(c"WSGIDispatchScript", dispatch_script, SERVER_DIR, c"path [application-group=NAME]: choose group and callable per request"),
+    cmd::raw_args(c"WSGIHandlerScript", handler_script, SERVER_DIR, c"handler-name path [process-group=NAME] [application-group=NAME] [pass-authorization=On|Off]"),
+    cmd::flag(c"WSGIPassApacheRequest", pass_apache_request, SERVER_DIR, c"On: add apache.request_rec (a capsule) to the environ"),
     cmd::take1(c"WSGISocketPrefix", accepted_noop, SERVER, c"Daemon socket prefix (accepted; daemon mode is not available yet)"),
     cmd::flag(c"WSGILazyInitialization", accepted_flag, SERVER, c"Accepted for compatibility: Python always starts in the child processes"),
     cmd::flag(c"WSGIVerboseDebugging", accepted_flag, SERVER, c"Accepted for compatibility: use LogLevel wsgi:debug"),
@@ -289,6 +297,42 @@ flag_handler!(pass_authorization, pass_authorization);
 flag_handler!(chunked_request, chunked_request);
 flag_handler!(enable_sendfile, enable_sendfile);
 flag_handler!(script_reloading, script_reloading);
+flag_handler!(group_authoritative, group_authoritative);
+flag_handler!(pass_apache_request, pass_apache_request);
+
+macro_rules! script_handler {
+    ($name:ident, $field:ident, $directive:literal) => {
+        unsafe extern "C" fn $name(
+            cmd: *mut ffi::cmd_parms,
+            m: *mut c_void,
+            line: *const c_char,
+        ) -> *const c_char {
+            run(cmd, |cmd| {
+                dir_conf(m).$field = Some(ScriptRef::parse($directive, &words(cmd, line))?);
+                Ok(())
+            })
+        }
+    };
+}
+
+script_handler!(access_script, access_script, "WSGIAccessScript");
+script_handler!(auth_user_script, auth_user_script, "WSGIAuthUserScript");
+script_handler!(auth_group_script, auth_group_script, "WSGIAuthGroupScript");
+script_handler!(dispatch_script, dispatch_script, "WSGIDispatchScript");
+
+unsafe extern "C" fn handler_script(
+    cmd: *mut ffi::cmd_parms,
+    m: *mut c_void,
+    line: *const c_char,
+) -> *const c_char {
+    run(cmd, |cmd| {
+        let h = HandlerScript::parse(&words(cmd, line))?;
+        let list = &mut dir_conf(m).handler_scripts;
+        list.retain(|x| x.name != h.name);
+        list.push(h);
+        Ok(())
+    })
+}
 
 unsafe extern "C" fn map_head_to_get(
     cmd: *mut ffi::cmd_parms,

@@ -20,13 +20,16 @@ unsafe impl<const N: usize> Sync for Names<N> {}
 
 /// mod_alias runs first, so `Alias /static` wins over a script alias.
 static TRANSLATE_AFTER: Names<2> = Names([c"mod_alias.c".as_ptr(), ptr::null()]);
+/// Access scripts run after mod_ssl and before mod_authz_host.
+static ACCESS_AFTER: Names<2> = Names([c"mod_ssl.c".as_ptr(), ptr::null()]);
+static ACCESS_BEFORE: Names<2> = Names([c"mod_authz_host.c".as_ptr(), ptr::null()]);
 static TRANSLATE_BEFORE: Names<3> = Names([
     c"mod_userdir.c".as_ptr(),
     c"mod_vhost_alias.c".as_ptr(),
     ptr::null(),
 ]);
 
-pub unsafe extern "C" fn register(_p: *mut ffi::apr_pool_t) {
+pub unsafe extern "C" fn register(p: *mut ffi::apr_pool_t) {
     apache::guard("register_hooks", (), || {
         // SAFETY: httpd has assigned the module index before this call.
         log::set_module_index(unsafe { (*super::module_ptr()).module_index });
@@ -43,6 +46,13 @@ pub unsafe extern "C" fn register(_p: *mut ffi::apr_pool_t) {
                 middle,
             );
             ffi::ap_hook_handler(Some(handler), ptr::null(), ptr::null(), middle);
+            ffi::ap_hook_access_checker(
+                Some(super::auth::access_checker),
+                ACCESS_AFTER.0.as_ptr(),
+                ACCESS_BEFORE.0.as_ptr(),
+                middle,
+            );
+            super::auth::register(Pool::from_raw(p));
         }
     })
 }

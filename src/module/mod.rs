@@ -1,6 +1,7 @@
 //! The module httpd loads: the exported `wsgi_module` record, the
 //! configuration constructors and merges, and hook registration.
 
+mod auth;
 mod directives;
 mod hooks;
 pub mod store;

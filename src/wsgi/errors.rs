@@ -118,17 +118,20 @@ impl Log {
         if *self.closed.lock() {
             return Err(PyValueError::new_err("I/O operation on closed file"));
         }
-        let text: String = text.extract().map_err(|_| {
-            pyo3::exceptions::PyTypeError::new_err(format!(
-                "{} write() argument must be str, not {}",
-                self.name,
-                text.get_type()
-                    .name()
-                    .map(|n| n.to_string())
-                    .unwrap_or_default()
-            ))
-        })?;
-        let n = text.chars().count();
+        let text: String = match text.extract::<pyo3::pybacked::PyBackedBytes>() {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(_) => text.extract().map_err(|_| {
+                pyo3::exceptions::PyTypeError::new_err(format!(
+                    "{} write() argument must be str or bytes, not {}",
+                    self.name,
+                    text.get_type()
+                        .name()
+                        .map(|n| n.to_string())
+                        .unwrap_or_default()
+                ))
+            })?,
+        };
+        let n = text.len();
         let mut pending = self.pending.lock();
         pending.push_str(&text);
         self.emit_complete_lines(&mut pending)?;
@@ -191,16 +194,24 @@ impl Log {
     }
 }
 
+/// `io.TextIOWrapper` over a log, as mod_wsgi presents its streams:
+/// utf-8, errors replaced, line buffered.
+pub fn text_stream<'py>(py: Python<'py>, log: &Py<Log>) -> PyResult<Bound<'py, PyAny>> {
+    let kwargs = pyo3::types::PyDict::new(py);
+    kwargs.set_item("encoding", "utf-8")?;
+    kwargs.set_item("errors", "replace")?;
+    kwargs.set_item("line_buffering", true)?;
+    py.import("io")?
+        .getattr("TextIOWrapper")?
+        .call((log.bind(py),), Some(&kwargs))
+}
+
 /// Replaces `sys.stdout` and `sys.stderr` with error-log streams.
 pub fn install_std_streams(py: Python<'_>) -> PyResult<()> {
     let sys = py.import("sys")?;
-    sys.setattr(
-        "stdout",
-        Py::new(py, Log::new(Target::Process, "<stdout>"))?,
-    )?;
-    sys.setattr(
-        "stderr",
-        Py::new(py, Log::new(Target::Process, "<stderr>"))?,
-    )?;
+    let stdout = Py::new(py, Log::new(Target::Process, "<stdout>"))?;
+    let stderr = Py::new(py, Log::new(Target::Process, "<stderr>"))?;
+    sys.setattr("stdout", text_stream(py, &stdout)?)?;
+    sys.setattr("stderr", text_stream(py, &stderr)?)?;
     Ok(())
 }

@@ -53,6 +53,11 @@ impl Input {
     }
 
     fn lock(&self) -> PyResult<parking_lot::MutexGuard<'_, State>> {
+        if self.ctx.with(|_| ()).is_none() {
+            return Err(PyRuntimeError::new_err(
+                "request object has expired (wsgi.input used after its request ended)",
+            ));
+        }
         self.state
             .try_lock()
             .ok_or_else(|| PyRuntimeError::new_err("wsgi.input is being read by another thread"))

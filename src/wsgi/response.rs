@@ -11,7 +11,7 @@ use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
 use super::backend::{LogLevel, Push, RequestCtx, WriteError};
-use super::errors::{CurrentRequest, Log};
+use super::errors::{text_stream, CurrentRequest, Log};
 use super::file_wrapper::{file_range, FileWrapper};
 use super::input::Input;
 use super::start_response::{send_chunks, send_headers, Response, SharedResponse, StartResponse};
@@ -33,20 +33,34 @@ pub struct RunInfo<'a> {
 /// The per-request objects placed in the environ.
 pub struct RequestObjects {
     pub input: Py<Input>,
-    pub errors: Py<Log>,
+    /// The raw log behind `errors`.
+    log: Py<Log>,
+    /// `wsgi.errors`: a text stream over `log`.
+    pub errors: Py<PyAny>,
 }
 
 impl RequestObjects {
     pub fn new(py: Python<'_>, ctx: &Arc<RequestCtx>) -> PyResult<RequestObjects> {
+        let log = Py::new(py, Log::for_request(ctx.clone()))?;
+        let errors = text_stream(py, &log)?.unbind();
         Ok(RequestObjects {
             input: Py::new(py, Input::new(ctx.clone()))?,
-            errors: Py::new(py, Log::for_request(ctx.clone()))?,
+            log,
+            errors,
         })
+    }
+
+    /// Writes out whatever the application left in `wsgi.errors`.
+    pub fn flush_errors(&self, py: Python<'_>) {
+        let _ = self.errors.bind(py).call_method0("flush");
+        let _ = self.log.bind(py).borrow().flush_pending();
     }
 }
 
 enum Failure {
     Python(PyErr),
+    /// The iterable yielded something that is not bytes.
+    BadValue(PyErr),
     Write(WriteError),
 }
 
@@ -85,17 +99,22 @@ pub fn run(
     let mut outcome = match app.call1((environ, start_response)) {
         Ok(result) => {
             let body = send_body(py, &result, &response, ctx);
-            let closed = close_iterable(&result);
-            match body.and(closed.map_err(Failure::from)) {
-                Ok(()) => finish(ctx, &response, info),
-                Err(f) => fail(py, ctx, &response, info, f),
+            let closed = close_iterable(&result).map_err(Failure::from);
+            match (body, closed) {
+                (Err(f), _) => fail(py, ctx, &response, info, f),
+                // The whole body went out: a failing close() is logged
+                // but does not spoil a complete response.
+                (Ok(()), Err(f)) if response.lock().sent => {
+                    log_failure(py, ctx, info, "E101", f);
+                    finish(ctx, &response, info)
+                }
+                (Ok(()), Err(f)) => fail(py, ctx, &response, info, f),
+                (Ok(()), Ok(())) => finish(ctx, &response, info),
             }
         }
         Err(e) => fail(py, ctx, &response, info, Failure::Python(e)),
     };
-    if let Err(e) = objects.errors.bind(py).borrow().flush_pending() {
-        e.print(py);
-    }
+    objects.flush_errors(py);
     if outcome == Outcome::Done && !response.lock().sent {
         outcome = Outcome::Status(500);
     }
@@ -123,8 +142,8 @@ fn send_body(
     }
     if result.is_instance_of::<PyList>() || result.is_instance_of::<PyTuple>() {
         let mut chunks = Vec::with_capacity(result.len()?);
-        for item in result.try_iter()? {
-            chunks.push(to_bytes(&item?)?);
+        for item in result.try_iter().map_err(Failure::BadValue)? {
+            chunks.push(to_bytes(&item?).map_err(Failure::BadValue)?);
         }
         let total: u64 = chunks.iter().map(|c| c.len() as u64).sum();
         let push = {
@@ -140,8 +159,8 @@ fn send_body(
         };
         return send_chunks(py, response, ctx, &chunks, push).map_err(Failure::from);
     }
-    for item in result.try_iter()? {
-        let chunk = to_bytes(&item?)?;
+    for item in result.try_iter().map_err(Failure::BadValue)? {
+        let chunk = to_bytes(&item?).map_err(Failure::BadValue)?;
         send_chunks(py, response, ctx, &[chunk], Push::Flush)?;
     }
     Ok(())
@@ -217,6 +236,26 @@ fn finish(ctx: &RequestCtx, response: &SharedResponse, info: &RunInfo<'_>) -> Ou
     Outcome::Done
 }
 
+fn log_failure(py: Python<'_>, ctx: &RequestCtx, info: &RunInfo<'_>, code: &str, failure: Failure) {
+    match failure {
+        Failure::Write(WriteError::ClientGone) => client_gone(ctx, info),
+        Failure::Write(WriteError::Failed(msg)) => {
+            let msg = format!("[WSGI-RS-{code}] {msg} (WSGI script '{}')", info.script);
+            log(ctx, LogLevel::Error, &msg);
+        }
+        Failure::Python(err) | Failure::BadValue(err) => {
+            let msg = format!(
+                "[WSGI-RS-{code}] Exception occurred processing WSGI script '{}'.",
+                info.script
+            );
+            log(ctx, LogLevel::Error, &msg);
+            for line in traceback_lines(py, &err) {
+                log(ctx, LogLevel::Error, &line);
+            }
+        }
+    }
+}
+
 fn fail(
     py: Python<'_>,
     ctx: &RequestCtx,
@@ -225,34 +264,18 @@ fn fail(
     failure: Failure,
 ) -> Outcome {
     let sent = response.lock().sent;
-    match failure {
-        Failure::Write(WriteError::ClientGone) => {
-            client_gone(ctx, info);
-            return Outcome::Done;
-        }
-        Failure::Write(WriteError::Failed(msg)) => {
-            let code = if sent { "E105" } else { "E102" };
-            log(
-                ctx,
-                LogLevel::Error,
-                &format!("[WSGI-RS-{code}] {msg} (WSGI script '{}')", info.script),
-            );
-        }
-        Failure::Python(err) => {
-            let code = if sent { "E105" } else { "E101" };
-            log(
-                ctx,
-                LogLevel::Error,
-                &format!(
-                    "[WSGI-RS-{code}] Exception occurred processing WSGI script '{}'.",
-                    info.script
-                ),
-            );
-            for line in traceback_lines(py, &err) {
-                log(ctx, LogLevel::Error, &line);
-            }
-        }
+    if let Failure::Write(WriteError::ClientGone) = failure {
+        client_gone(ctx, info);
+        return Outcome::Done;
     }
+    let invalid = response.lock().invalid;
+    let code = match (&failure, sent) {
+        (_, true) => "E105",
+        (Failure::Python(_), false) if invalid => "E103",
+        (Failure::Write(_) | Failure::BadValue(_), false) => "E102",
+        (Failure::Python(_), false) => "E101",
+    };
+    log_failure(py, ctx, info, code, failure);
     if sent {
         ctx.with(|b| b.abort());
         Outcome::Done

@@ -23,6 +23,8 @@ pub struct Response {
     pub written: u64,
     /// The body has been ended (EOS sent).
     pub ended: bool,
+    /// start_response rejected the status or headers.
+    pub invalid: bool,
 }
 
 pub type SharedResponse = Arc<Mutex<Response>>;
@@ -132,9 +134,13 @@ impl StartResponse {
                 _ => {}
             }
         }
-        let status = parse_status(status)?;
-        let headers = parse_headers(headers)?;
-        let content_length = content_length(&headers)?;
+        let parsed = parse_status(status).and_then(|s| {
+            let headers = parse_headers(headers)?;
+            let length = content_length(&headers)?;
+            Ok((s, headers, length))
+        });
+        let (status, headers, content_length) =
+            parsed.inspect_err(|_| self.response.lock().invalid = true)?;
         let mut resp = self.response.lock();
         resp.status = Some(status);
         resp.headers = headers;

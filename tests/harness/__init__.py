@@ -1,0 +1,1 @@
+"""Real-Apache test harness for mod_wsgi_rs (see apache.py)."""
