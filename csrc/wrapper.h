@@ -8,6 +8,7 @@
 #include "http_main.h"
 #include "http_connection.h"
 #include "http_vhost.h"
+#include "http_ssl.h"
 #include "ap_mpm.h"
 #include "ap_provider.h"
 #include "ap_regex.h"

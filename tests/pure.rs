@@ -249,3 +249,63 @@ fn https_flags_and_unknown_headers() {
     assert_eq!(e.get("HTTPS"), None);
     assert!(ProxyHeader::parse("X-Bogus").is_err());
 }
+
+use config::groups::{expand_application_group, is_static, GroupFacts};
+
+fn facts<'a>(env: &'a dyn Fn(&str) -> Option<String>) -> GroupFacts<'a> {
+    GroupFacts {
+        server_name: "www.example.com",
+        port: 8080,
+        host: Some("alias.example.com"),
+        script_name: "/app",
+        env,
+    }
+}
+
+#[test]
+fn application_group_expansion() {
+    let env = |k: &str| match k {
+        "GROUP" => Some("from-env".to_owned()),
+        "INDIRECT" => Some("%{SERVER}".to_owned()),
+        "LOOP" => Some("%{ENV:LOOP}".to_owned()),
+        _ => None,
+    };
+    let f = facts(&env);
+    assert_eq!(expand_application_group(None, &f), "");
+    assert_eq!(expand_application_group(Some("%{GLOBAL}"), &f), "");
+    assert_eq!(
+        expand_application_group(Some("%{SERVER}"), &f),
+        "www.example.com:8080"
+    );
+    assert_eq!(
+        expand_application_group(Some("%{HOST}"), &f),
+        "alias.example.com:8080"
+    );
+    assert_eq!(
+        expand_application_group(Some("%{RESOURCE}"), &f),
+        "www.example.com:8080|/app"
+    );
+    assert_eq!(
+        expand_application_group(Some("%{ENV:GROUP}"), &f),
+        "from-env"
+    );
+    assert_eq!(
+        expand_application_group(Some("%{ENV:INDIRECT}"), &f),
+        "www.example.com:8080"
+    );
+    assert_eq!(
+        expand_application_group(Some("%{ENV:LOOP}"), &f),
+        "%{ENV:LOOP}"
+    );
+    assert_eq!(expand_application_group(Some("%{ENV:MISSING}"), &f), "");
+    assert_eq!(expand_application_group(Some("literal"), &f), "literal");
+    let f80 = GroupFacts {
+        port: 80,
+        ..facts(&env)
+    };
+    assert_eq!(
+        expand_application_group(Some("%{SERVER}"), &f80),
+        "www.example.com"
+    );
+    assert!(is_static("%{GLOBAL}") && is_static("name") && !is_static("%{ENV:X}"));
+}

@@ -301,3 +301,42 @@ impl Request {
         }
     }
 }
+
+impl Request {
+    /// The virtual host's name for this request (`ap_get_server_name`).
+    pub fn server_name(self) -> String {
+        // SAFETY: r is live; the name is owned by the request or server.
+        unsafe { super::cstr_lossy(ffi::ap_get_server_name(self.0)) }.unwrap_or_default()
+    }
+    /// The port of this request (`ap_get_server_port`).
+    pub fn server_port(self) -> u16 {
+        // SAFETY: r is live.
+        unsafe { ffi::ap_get_server_port(self.0) }
+    }
+    /// The host the client asked for, without the port (`r->hostname`).
+    pub fn hostname(self) -> Option<String> {
+        // SAFETY: r->hostname is null or a pooled string.
+        unsafe { super::cstr_lossy((*self.0).hostname) }
+    }
+}
+
+impl Request {
+    /// True when the connection is TLS (mod_ssl or another provider).
+    pub fn is_ssl(self) -> bool {
+        // SAFETY: r->connection is live for the request.
+        unsafe { ffi::ap_ssl_conn_is_ssl((*self.0).connection) != 0 }
+    }
+
+    /// An SSL variable (`SSL_PROTOCOL`, `HTTPS`, …) as mod_ssl reports it.
+    pub fn ssl_var(self, name: &str) -> Option<String> {
+        let name = std::ffi::CString::new(name).ok()?;
+        // SAFETY: r, its pool, server and connection are live; the result
+        // is null or a pooled string.
+        unsafe {
+            let r = self.0;
+            let v =
+                ffi::ap_ssl_var_lookup((*r).pool, (*r).server, (*r).connection, r, name.as_ptr());
+            super::cstr_lossy(v)
+        }
+    }
+}

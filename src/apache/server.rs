@@ -96,3 +96,26 @@ pub fn apache_version() -> (i32, i32, i32) {
     };
     (v.major, v.minor, v.patch)
 }
+
+fn static_str(p: *const std::os::raw::c_char) -> String {
+    // SAFETY: httpd returns static or pconf-owned NUL-terminated strings.
+    unsafe { super::cstr_lossy(p) }.unwrap_or_default()
+}
+
+/// `Apache/2.4.x (Debian) mod_wsgi_rs/… Python/…`.
+pub fn description() -> String {
+    // SAFETY: no arguments; returns a string owned by httpd.
+    static_str(unsafe { ffi::ap_get_server_description() })
+}
+
+/// The MPM's name: `event`, `worker` or `prefork`.
+pub fn mpm_name() -> String {
+    // SAFETY: no arguments; returns a static string.
+    static_str(unsafe { ffi::ap_show_mpm() })
+}
+
+/// When httpd was built.
+pub fn build_date() -> String {
+    // SAFETY: no arguments; returns a static string.
+    static_str(unsafe { ffi::ap_get_server_built() })
+}

@@ -3,6 +3,7 @@
 
 pub mod alias;
 pub mod dir;
+pub mod groups;
 pub mod proxy;
 pub mod scripts;
 pub mod words;

@@ -19,8 +19,22 @@ use crate::interp::{self, latin1};
 use crate::module;
 use crate::wsgi::{RequestCtx, RequestObjects};
 
-/// Variables never given to these scripts.
-const HIDDEN: &[&[u8]] = &[b"HTTP_AUTHORIZATION", b"HTTP_PROXY_AUTHORIZATION", b"PATH"];
+/// Variables never given to these scripts: credentials, and what
+/// mod_wsgi's cut-down environ leaves out (notably REMOTE_USER, which
+/// holds the claimed user while the password is still being checked).
+const HIDDEN: &[&[u8]] = &[
+    b"HTTP_AUTHORIZATION",
+    b"HTTP_PROXY_AUTHORIZATION",
+    b"PATH",
+    b"AUTH_TYPE",
+    b"REMOTE_USER",
+    b"CONTEXT_DOCUMENT_ROOT",
+    b"CONTEXT_PREFIX",
+    b"GATEWAY_INTERFACE",
+    b"PATH_TRANSLATED",
+    b"REQUEST_SCHEME",
+    b"SCRIPT_FILENAME",
+];
 
 /// Runs `func` of `script` with `(environ, *args)` and maps the result
 /// with `map`; `None` when the call failed (already logged).
@@ -32,16 +46,17 @@ fn call<R>(
     map: impl for<'py> FnOnce(&Bound<'py, PyAny>) -> Result<R, String>,
 ) -> Option<R> {
     let ctx = RequestCtx::new(Box::new(EmbeddedBackend::new(r, false, false)));
-    let result = interp::with_python(|py| {
+    let group = super::env::application_group(r, script.application_group.as_deref(), b"");
+    let result = interp::with_group(&group, |py| {
         let outcome = (|| {
             let f = script::load(py, &script.path, func)?;
-            let objects = RequestObjects::new(py, &ctx).map_err(ScriptFailure::Python)?;
+            let objects = RequestObjects::new(py, &ctx, "").map_err(ScriptFailure::Python)?;
             let environ = auth_environ(py, r, script, &objects).map_err(ScriptFailure::Python)?;
             let mut call_args = vec![environ.into_any()];
             call_args.extend(args(py));
             let tuple = pyo3::types::PyTuple::new(py, call_args).map_err(ScriptFailure::Python)?;
             let value = f.call1(tuple).map_err(ScriptFailure::Python)?;
-            objects.flush_errors(py);
+            objects.flush_errors();
             map(&value).map_err(ScriptFailure::BadResult)
         })();
         outcome
@@ -64,6 +79,17 @@ fn auth_environ<'py>(
             env.set_item(latin1(py, k), latin1(py, v))?;
         }
     }
+    if !env.contains("PATH_INFO")? {
+        env.set_item("PATH_INFO", "")?;
+    }
+    let (is_https, var_lookup) = objects.ssl_callables()?;
+    env.set_item("mod_ssl.is_https", is_https)?;
+    env.set_item("mod_ssl.var_lookup", var_lookup)?;
+    let reloading = module::dir_config(r).reloading();
+    env.set_item(
+        "mod_wsgi.script_reloading",
+        if reloading { "1" } else { "0" },
+    )?;
     let (major, minor, patch) = crate::apache::server::apache_version();
     env.set_item("apache.version", (major, minor, patch))?;
     env.set_item("mod_wsgi.version", (4, 9, 4))?;
@@ -72,7 +98,7 @@ fn auth_environ<'py>(
         "mod_wsgi.application_group",
         script.application_group.as_deref().unwrap_or(""),
     )?;
-    env.set_item("wsgi.errors", objects.errors.bind(py))?;
+    env.set_item("wsgi.errors", &objects.errors)?;
     if module::dir_config(r).pass_apache_request == Some(true) {
         // SAFETY: r is the live request being authenticated.
         let capsule = unsafe { interp::request_capsule(py, r.as_ptr().cast())? };

@@ -8,6 +8,7 @@ pub fn level(l: LogLevel) -> Level {
     match l {
         LogLevel::Error => Level::Error,
         LogLevel::Warn => Level::Warn,
+        LogLevel::Notice => Level::Notice,
         LogLevel::Info => Level::Info,
         LogLevel::Debug => Level::Debug,
     }
@@ -132,6 +133,14 @@ impl Backend for EmbeddedBackend {
 
     fn log(&self, level_: LogLevel, msg: &str) {
         self.r.log(level(level_), msg);
+    }
+
+    fn is_https(&self) -> bool {
+        self.r.is_ssl()
+    }
+
+    fn ssl_var(&self, name: &str) -> Option<String> {
+        self.r.ssl_var(name)
     }
 }
 

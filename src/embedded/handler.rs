@@ -2,53 +2,25 @@
 //! script, the CGI variables, and the call into the WSGI adapter.
 
 use std::os::raw::c_int;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::backend::EmbeddedBackend;
 use super::translate::{
     NOTE_APPLICATION_GROUP, NOTE_CALLABLE_OBJECT, NOTE_FORCED, NOTE_PASS_AUTHORIZATION,
 };
-use super::{dispatch, script};
+use super::{dispatch, env, script};
 use crate::apache::request::{BodyPolicy, FileKind};
 use crate::apache::{server, Level, Request};
-use crate::config::{DirConfig, HeadMode};
+use crate::config::DirConfig;
 use crate::ffi;
-use crate::wsgi::{self, CgiVars, Extras, RequestCtx, RequestObjects, RunInfo};
+use crate::wsgi::{self, Extras, RequestCtx, RequestObjects, RunInfo};
 use crate::{interp, module};
 use pyo3::types::PyDictMethods;
 
 const DECLINED: c_int = ffi::DECLINED as c_int;
 const OK: c_int = ffi::OK as c_int;
 
-static TOTAL_REQUESTS: AtomicU64 = AtomicU64::new(0);
-static NEXT_THREAD_ID: AtomicU64 = AtomicU64::new(1);
-
-thread_local! {
-    static THREAD: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
-}
-
-/// (thread id, requests served by this thread including this one).
-fn count_thread_request() -> (u64, u64) {
-    THREAD.with(|t| {
-        let (mut id, n) = t.get();
-        if id == 0 {
-            id = NEXT_THREAD_ID.fetch_add(1, Ordering::Relaxed);
-        }
-        t.set((id, n + 1));
-        (id, n + 1)
-    })
-}
-
 fn is_wsgi_handler(h: Option<&[u8]>) -> bool {
     matches!(h, Some(b"wsgi-script") | Some(b"application/x-httpd-wsgi"))
-}
-
-fn now_us() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
 }
 
 /// What a request runs: a WSGI script's callable, or a
@@ -157,38 +129,26 @@ fn note_or(r: Request, key: &std::ffi::CStr, fallback: Option<&str>) -> Option<S
 
 fn serve(r: Request, dir: &DirConfig, target: Target, has_body: bool) -> c_int {
     let script = target.script.as_str();
-    let mut callable = target.callable.clone();
-    let group = note_or(r, NOTE_APPLICATION_GROUP, dir.application_group.as_deref());
     let pass_auth = match r.notes().get(NOTE_PASS_AUTHORIZATION) {
         Some(v) => v == b"1",
         None => dir.pass_authorization == Some(true),
     };
-    let script_start = now_us();
-    let (thread_id, thread_requests) = count_thread_request();
-    let total = TOTAL_REQUESTS.fetch_add(1, Ordering::Relaxed) + 1;
-
-    r.add_cgi_vars();
-    let mut vars = CgiVars::default();
-    for (k, v) in r.subprocess_env().entries() {
-        vars.push(k, v);
-    }
-    if pass_auth {
-        if let Some(auth) = r.headers_in().get(c"Authorization") {
-            vars.set_bytes("HTTP_AUTHORIZATION", auth.to_vec());
-        }
-    }
-    if r.method() == b"HEAD" && map_head(r, dir.head_mode()) {
-        vars.set_bytes("REQUEST_METHOD", b"GET".to_vec());
-    }
-    let trusted = dir.trusted_proxy_headers.as_deref().unwrap_or(&[]);
-    let url_scheme = vars.prepare(trusted, dir.trusted_proxies.as_deref());
-
-    let request_id = r.log_id().unwrap_or(b"").to_vec();
-    let (listener_host, listener_port) = listener(r);
-    let extras = Extras {
+    let script_start = env::now_us();
+    let counters = env::count_request();
+    let (vars, url_scheme) = env::cgi_vars(r, dir, pass_auth);
+    let script_name = vars
+        .get_bytes("mod_wsgi.script_name")
+        .unwrap_or(b"")
+        .to_vec();
+    let group_spec = note_or(r, NOTE_APPLICATION_GROUP, dir.application_group.as_deref());
+    let configured_group = env::application_group(r, group_spec.as_deref(), &script_name);
+    let mut chosen_group = None;
+    let request_id = String::from_utf8_lossy(r.log_id().unwrap_or(b"")).into_owned();
+    let (listener_host, listener_port) = env::listener(r);
+    let mut extras = Extras {
         url_scheme,
-        multithread: server::mpm_threads_per_child() > 1,
-        multiprocess: server::mpm_max_daemons() > 1,
+        multithread: env::multithread(),
+        multiprocess: env::multiprocess(),
         process_group: "",
         application_group: "",
         callable_object: &target.callable,
@@ -198,46 +158,76 @@ fn serve(r: Request, dir: &DirConfig, target: Target, has_body: bool) -> c_int {
         enable_sendfile: dir.enable_sendfile == Some(true),
         listener_host: &listener_host,
         listener_port: listener_port.as_bytes(),
-        request_id: &request_id,
+        request_id: request_id.as_bytes(),
         request_start_us: r.request_time(),
         script_start_us: script_start,
-        thread_id,
-        thread_requests,
-        total_requests: total,
+        thread_id: counters.thread_id,
+        thread_requests: counters.thread_requests,
+        total_requests: counters.total_requests,
         apache_version: server::apache_version(),
     };
     let backend = EmbeddedBackend::new(r, dir.enable_sendfile == Some(true), has_body);
     let ctx = RequestCtx::new(Box::new(backend));
-    let _ = group;
-    let outcome = interp::with_python(|py| {
-        let objects = match RequestObjects::new(py, &ctx) {
+    let mut callable = target.callable.clone();
+    if let Some(dispatch_script) = &dir.dispatch_script {
+        let dispatch_group = env::application_group(
+            r,
+            dispatch_script.application_group.as_deref(),
+            &script_name,
+        );
+        extras.application_group = &configured_group;
+        let choice = interp::with_group(&dispatch_group, |py| {
+            let objects = RequestObjects::new(py, &ctx, &request_id).map_err(|e| e.print(py))?;
+            let env = wsgi::build_environ(py, &vars, &extras, &objects).map_err(|e| e.print(py))?;
+            dispatch::choose(py, r, dispatch_script, &env)
+        });
+        let Some(Ok(choice)) = choice else {
+            drop(ctx.expire());
+            return ffi::HTTP_INTERNAL_SERVER_ERROR as c_int;
+        };
+        if let Some(pg) = choice
+            .process_group
+            .filter(|g| !g.is_empty() && g != "%{GLOBAL}")
+        {
+            r.log(Level::Error, &format!("[WSGI-RS-E508] WSGIDispatchScript chose process group '{pg}', but daemon mode is not available in this version; the request is refused"));
+            drop(ctx.expire());
+            return ffi::HTTP_INTERNAL_SERVER_ERROR as c_int;
+        }
+        if let Some(g) = choice.application_group {
+            chosen_group = Some(env::application_group(r, Some(&g), &script_name));
+        }
+        if let Some(c) = choice.callable_object {
+            callable = c;
+        }
+    }
+    let group = chosen_group.unwrap_or_else(|| configured_group.clone());
+    extras.application_group = &group;
+    extras.callable_object = &callable;
+    let resource = String::from_utf8_lossy(r.filename().unwrap_or(b"")).into_owned();
+    let info = RunInfo {
+        script,
+        request_id: &request_id,
+        thread_id: counters.thread_id,
+        start_us: script_start,
+    };
+    let outcome = interp::with_group(&group, |py| {
+        let app = match interp::load_app(
+            py,
+            script,
+            target.mtime,
+            &callable,
+            dir.reloading(),
+            Some(&resource),
+        ) {
+            Ok(app) => app,
+            Err(e) => return load_failed(py, r, script, e),
+        };
+        let objects = match RequestObjects::new(py, &ctx, &request_id) {
             Ok(o) => o,
             Err(e) => {
                 e.print(py);
                 return wsgi::Outcome::Status(500);
             }
-        };
-        if let Some(dispatch_script) = &dir.dispatch_script {
-            let Ok(env) = wsgi::build_environ(py, &vars, &extras, &objects) else {
-                return wsgi::Outcome::Status(500);
-            };
-            let Ok(choice) = dispatch::choose(py, r, dispatch_script, &env) else {
-                return wsgi::Outcome::Status(500);
-            };
-            if let Some(pg) = choice
-                .process_group
-                .filter(|g| !g.is_empty() && g != "%{GLOBAL}")
-            {
-                r.log(Level::Error, &format!("[WSGI-RS-E508] WSGIDispatchScript chose process group '{pg}', but daemon mode is not available in this version; the request is refused"));
-                return wsgi::Outcome::Status(500);
-            }
-            if let Some(c) = choice.callable_object {
-                callable = c;
-            }
-        }
-        let app = match interp::load_app(py, script, target.mtime, &callable, dir.reloading()) {
-            Ok(app) => app,
-            Err(e) => return load_failed(py, r, script, e),
         };
         let environ = match wsgi::build_environ(py, &vars, &extras, &objects) {
             Ok(env) => env,
@@ -246,22 +236,22 @@ fn serve(r: Request, dir: &DirConfig, target: Target, has_body: bool) -> c_int {
                 return wsgi::Outcome::Status(500);
             }
         };
-        if callable != target.callable {
-            let _ = environ.set_item("mod_wsgi.callable_object", &callable);
-        }
         if dir.pass_apache_request == Some(true) {
             // SAFETY: r is the live request this handler serves.
             if let Ok(capsule) = unsafe { interp::request_capsule(py, r.as_ptr().cast()) } {
                 let _ = environ.set_item("apache.request_rec", capsule);
             }
         }
-        wsgi::run(py, &app, &environ, &objects, &ctx, &RunInfo { script })
+        wsgi::run(py, &app, &environ, &objects, &ctx, &info)
     });
     drop(ctx.expire());
     match outcome {
         Some(wsgi::Outcome::Done) => OK,
         Some(wsgi::Outcome::Status(s)) => s as c_int,
-        None => ffi::HTTP_INTERNAL_SERVER_ERROR as c_int,
+        None => {
+            r.log(Level::Error, &format!("[WSGI-RS-E107] application group '{group}' is not available (its interpreter could not be created); see the earlier log lines"));
+            ffi::HTTP_INTERNAL_SERVER_ERROR as c_int
+        }
     }
 }
 
@@ -290,17 +280,4 @@ fn load_failed(
         }
     }
     wsgi::Outcome::Status(500)
-}
-
-fn map_head(r: Request, mode: HeadMode) -> bool {
-    match mode {
-        HeadMode::On => true,
-        HeadMode::Off => false,
-        HeadMode::Auto => r.has_content_filters(),
-    }
-}
-
-fn listener(r: Request) -> (Vec<u8>, String) {
-    let (host, port) = r.local_listener();
-    (host.unwrap_or_default(), port.to_string())
 }

@@ -5,6 +5,7 @@
 mod auth;
 mod backend;
 mod dispatch;
+mod env;
 mod handler;
 mod script;
 mod translate;
@@ -15,6 +16,7 @@ pub use translate::translate;
 
 use crate::apache::server::{self, Server};
 use crate::apache::{log, Level};
+use crate::config::groups::is_static;
 use crate::{interp, module, wsgi};
 
 fn process_log(level: wsgi::LogLevel, msg: &str) {
@@ -22,31 +24,88 @@ fn process_log(level: wsgi::LogLevel, msg: &str) {
 }
 
 /// Starts Python in this child (from `child_init`) unless embedded mode
-/// is switched off. Returns true when Python is running.
+/// is switched off, then preloads the scripts configured for it. Returns
+/// true when Python is running.
 pub fn start_python(s: Server) -> bool {
     let conf = module::server_config(s);
     if conf.python.restrict_embedded {
         return false;
     }
+    let py_conf = &conf.python;
     let settings = interp::Settings {
-        python_home: conf.python.home.clone(),
-        python_path: conf.python.path.clone(),
-        optimize: conf.python.optimize,
-        dont_write_bytecode: conf.python.dont_write_bytecode,
+        python_home: py_conf.home.clone(),
+        python_path: py_conf.path.clone(),
+        optimize: py_conf.optimize,
+        dont_write_bytecode: py_conf.dont_write_bytecode,
+        warnings: py_conf.warnings.clone(),
+        hash_seed: py_conf.hash_seed,
+        python_eggs: py_conf.python_eggs.clone(),
+        restrict_stdin: py_conf.restrict_stdin,
+        restrict_stdout: py_conf.restrict_stdout,
+        restrict_signal: py_conf.restrict_signal.unwrap_or(true),
+        destroy_interpreter: py_conf.destroy_interpreter.unwrap_or(true),
         threads_per_process: server::mpm_threads_per_child(),
         maximum_processes: server::mpm_max_daemons(),
         apache_version: server::apache_version(),
+        server_description: server::description(),
+        mpm_name: server::mpm_name(),
+        build_date: server::build_date(),
+        process_group: String::new(),
     };
     wsgi::set_process_logger(process_log);
-    match interp::initialize(&settings, wsgi::install_std_streams) {
-        Ok(()) => true,
-        Err(e) => {
-            log::server(
-                s,
-                Level::Crit,
-                &format!("[WSGI-RS-E106] Python could not be initialised in this child: {e}"),
-            );
-            interp::is_initialized()
+    if let Err(e) = interp::initialize(&settings, wsgi::prepare_interpreter) {
+        log::server(
+            s,
+            Level::Crit,
+            &format!("[WSGI-RS-E106] Python could not be initialised in this child: {e}"),
+        );
+        return interp::is_initialized();
+    }
+    preload(s);
+    true
+}
+
+/// `WSGIImportScript … process-group=%{GLOBAL}`, and script aliases
+/// naming both groups statically, are loaded as the process starts.
+fn preload(s: Server) {
+    let mut jobs: Vec<(String, String)> = Vec::new();
+    let mut next = Some(s);
+    while let Some(server) = next {
+        let conf = module::server_config(server);
+        for imp in &conf.python.import_scripts {
+            jobs.push((imp.path.clone(), imp.application_group.clone()));
+        }
+        for alias in &conf.aliases {
+            let o = &alias.options;
+            if let (Some(_), Some(g)) = (&o.process_group, &o.application_group) {
+                if is_static(g) && !alias.target.contains('$') {
+                    jobs.push((alias.target.clone(), g.clone()));
+                }
+            }
+        }
+        next = server.next();
+    }
+    jobs.dedup();
+    for (path, group) in jobs {
+        let group = if group == "%{GLOBAL}" {
+            String::new()
+        } else {
+            group
+        };
+        let outcome = interp::with_group(&group, |py| {
+            let mtime = script::mtime_us(&path).map_err(|e| e.to_string())?;
+            interp::import_script(py, &path, mtime).map_err(|e| {
+                let mut lines = vec![format!(
+                    "[WSGI-RS-E104] Failed to preload WSGI script '{path}'."
+                )];
+                lines.extend(wsgi::traceback_lines(py, &e));
+                lines.join("\n")
+            })
+        });
+        if let Some(Err(msg)) = outcome {
+            for line in msg.lines() {
+                log::server(s, Level::Error, line);
+            }
         }
     }
 }

@@ -33,7 +33,7 @@ pub fn load<'py>(
     func: &str,
 ) -> Result<Bound<'py, PyAny>, ScriptFailure> {
     let mtime = mtime_us(path).map_err(ScriptFailure::Missing)?;
-    interp::load_app(py, path, mtime, func, true).map_err(|e| match e {
+    interp::load_app(py, path, mtime, func, true, None).map_err(|e| match e {
         interp::LoadError::MissingCallable(msg) => ScriptFailure::Missing(msg),
         interp::LoadError::Failed(err) => ScriptFailure::Python(err),
     })

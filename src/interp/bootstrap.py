@@ -1,42 +1,377 @@
-"""mod_wsgi_rs bootstrap: runs once in each interpreter at start-up.
+"""mod_wsgi_rs bootstrap: runs once in every interpreter (main and named).
 
-Provides the `mod_wsgi` and `apache` modules applications import, and
-loads WSGI scripts as modules named `_mod_wsgi_<md5 of path>` (the names
-mod_wsgi uses), reloading a script when its modification time changes.
+It provides what applications see of the module in Python: the
+`mod_wsgi` and `apache` modules, the request objects (`wsgi.input`,
+`wsgi.errors`, `start_response`, `wsgi.file_wrapper`) over native
+functions the module injects as `_native_*`, the events API, and the
+loading of WSGI scripts as modules named `_mod_wsgi_<md5 of path>`.
+Everything here is per interpreter: no object is shared between them.
 """
 
+import functools
 import hashlib
+import io
 import sys
 import threading
+import time
 import types
 
 _lock = threading.RLock()
 _names = {}
+_loaded = {}
+_local = threading.local()
+
+# Filled in by configure().
+mod_wsgi = None
+events_on = False
 
 
 class MissingCallable(Exception):
     pass
 
 
-def configure(version, apache_version, threads, processes, python_path):
-    """Sets sys.argv, the mod_wsgi and apache modules, and sys.path."""
+# ---------------------------------------------------------------- streams
+
+class Log(object):
+    """A binary, write-only stream into Apache's error log."""
+
+    __slots__ = ('_h', 'name')
+
+    def __init__(self, handle, name):
+        self._h = handle
+        self.name = name
+
+    def write(self, data):
+        return _native_log_write(self._h, data)
+
+    def writelines(self, lines):
+        for line in lines:
+            _native_log_write(self._h, line)
+
+    def flush(self):
+        _native_log_flush(self._h)
+
+    def close(self):
+        _native_log_flush(self._h)
+
+    @property
+    def closed(self):
+        return False
+
+    def readable(self):
+        return False
+
+    def writable(self):
+        return True
+
+    def seekable(self):
+        return False
+
+    def isatty(self):
+        return False
+
+    def fileno(self):
+        raise OSError('Apache log object has no file descriptor')
+
+
+def text_stream(handle, name):
+    return io.TextIOWrapper(Log(handle, name), encoding='utf-8',
+                            errors='replace', line_buffering=True)
+
+
+class Input(object):
+    """wsgi.input: the request body."""
+
+    __slots__ = ('_h',)
+
+    def __init__(self, handle):
+        self._h = handle
+
+    def read(self, size=-1):
+        return _native_input_read(self._h, size)
+
+    def readline(self, size=-1):
+        return _native_input_readline(self._h, size)
+
+    def readlines(self, hint=-1):
+        lines = []
+        total = 0
+        while True:
+            line = _native_input_readline(self._h, -1)
+            if not line:
+                break
+            lines.append(line)
+            total += len(line)
+            if hint is not None and 0 < hint <= total:
+                break
+        return lines
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        line = _native_input_readline(self._h, -1)
+        if not line:
+            raise StopIteration
+        return line
+
+    def close(self):
+        pass
+
+
+class FileWrapper(object):
+    """wsgi.file_wrapper: a real file is sent by Apache from its descriptor."""
+
+    def __init__(self, filelike, blksize=8192):
+        self.filelike = filelike
+        self.blksize = blksize
+        if hasattr(filelike, 'close'):
+            self.close = filelike.close
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        data = self.filelike.read(self.blksize)
+        if data:
+            return data
+        raise StopIteration
+
+
+def make_request(input_handle, log_handle, response_handle):
+    """The per-request objects: (wsgi.input, wsgi.errors, start_response)."""
+    return (Input(input_handle), text_stream(log_handle, '<wsgi.errors>'),
+            functools.partial(_native_start_response, response_handle))
+
+
+def ssl_callables(handle):
+    """mod_ssl.is_https and mod_ssl.var_lookup for the auth scripts."""
+    return (functools.partial(_native_is_https, handle),
+            functools.partial(_native_ssl_var, handle))
+
+
+class Restricted(object):
+    def __init__(self, name):
+        self._name = name
+
+    def __getattr__(self, attr):
+        raise OSError('%s access restricted by mod_wsgi' % self._name)
+
+
+# ------------------------------------------------------------ events API
+
+def subscribe_events(callback):
+    global events_on
+    mod_wsgi.event_callbacks.append(callback)
+    events_on = True
+    return callback
+
+
+def subscribe_shutdown(callback):
+    mod_wsgi.shutdown_callbacks.append(callback)
+    return callback
+
+
+def request_data():
+    try:
+        return _local.request_data
+    except AttributeError:
+        raise RuntimeError('no active request for this thread') from None
+
+
+def _fire(name, event):
+    for callback in list(mod_wsgi.event_callbacks):
+        try:
+            result = callback(name, **event)
+        except Exception:
+            import traceback
+            traceback.print_exc()
+            continue
+        if isinstance(result, dict):
+            event.update(result)
+    return event
+
+
+def begin_request(environ, application, request_id, thread_id):
+    """Called before the application: returns the application to call
+    (a request_started subscriber may replace it)."""
+    data = {}
+    _local.request_data = data
+    mod_wsgi.active_requests[request_id] = data
+    if not events_on:
+        return application
+    now = time.time()
+    event = _fire('request_started', {
+        'request_id': request_id, 'thread_id': thread_id,
+        'daemon_connects': 0, 'daemon_restarts': 0,
+        'request_start': float(environ.get('mod_wsgi.request_start', 0)) / 1e6,
+        'queue_start': 0.0, 'daemon_start': 0.0, 'application_start': now,
+        'application_object': application, 'request_environ': environ,
+        'request_data': data})
+    return event.get('application_object', application)
+
+
+def response_started(request_id, status, headers, exc_info):
+    if events_on:
+        _fire('response_started', {
+            'request_id': request_id, 'response_status': status,
+            'response_headers': headers, 'exception_info': exc_info,
+            'request_data': getattr(_local, 'request_data', {})})
+
+
+def request_exception(request_id, exc_type, exc_value, exc_tb):
+    if events_on:
+        _fire('request_exception', {
+            'request_id': request_id,
+            'exception_info': (exc_type, exc_value, exc_tb),
+            'request_data': getattr(_local, 'request_data', {})})
+
+
+def end_request(request_id, output_length, application_start):
+    data = mod_wsgi.active_requests.pop(request_id, None)
+    try:
+        del _local.request_data
+    except AttributeError:
+        pass
+    if events_on:
+        now = time.time()
+        _fire('request_finished', {
+            'request_id': request_id, 'input_reads': 0, 'input_length': 0,
+            'input_time': 0.0, 'output_length': output_length,
+            'output_writes': 0, 'output_time': 0.0,
+            'cpu_user_time': 0.0, 'cpu_system_time': 0.0,
+            'application_finish': now,
+            'application_time': max(0.0, now - application_start / 1e6),
+            'request_data': data if data is not None else {}})
+
+
+def process_stopping(reason=''):
+    """Runs shutdown callbacks and process_stopping subscribers."""
+    for callback in list(mod_wsgi.shutdown_callbacks):
+        try:
+            callback('process_stopping', shutdown_reason=reason)
+        except Exception:
+            import traceback
+            traceback.print_exc()
+    if events_on:
+        _fire('process_stopping', {'shutdown_reason': reason})
+
+
+def process_metrics():
+    import resource
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {'pid': _os().getpid(), 'current_time': time.time(),
+            'active_requests': len(mod_wsgi.active_requests),
+            'cpu_user_time': usage.ru_utime, 'cpu_system_time': usage.ru_stime,
+            'memory_max_rss': usage.ru_maxrss * 1024}
+
+
+def _os():
+    import os
+    return os
+
+
+# --------------------------------------------------------------- logging
+
+def _make_log_handler():
+    import logging
+
+    class LogHandler(logging.Handler):
+        """Sends Python logging records to Apache's error log at the
+        matching Apache level."""
+
+        def emit(self, record):
+            try:
+                msg = self.format(record)
+                if record.levelno >= logging.CRITICAL:
+                    level = 2
+                elif record.levelno >= logging.ERROR:
+                    level = 3
+                elif record.levelno >= logging.WARNING:
+                    level = 4
+                elif record.levelno >= logging.INFO:
+                    level = 6
+                else:
+                    level = 7
+                for line in msg.splitlines() or ['']:
+                    _native_server_log(level, line)
+            except Exception:
+                self.handleError(record)
+
+    return LogHandler
+
+
+# ---------------------------------------------------------- configuration
+
+def _restrict_signals():
+    import signal
+
+    def intercept(signum, handler):
+        import traceback
+        stack = ''.join(traceback.format_stack(limit=5)).rstrip()
+        _native_server_log(4, '[WSGI-RS-W305] Callback registration for signal %d '
+                              'ignored (WSGIRestrictSignal On).' % signum)
+        for line in stack.splitlines():
+            _native_server_log(4, line)
+        return signal.getsignal(signum)
+
+    signal.signal = intercept
+
+
+def _add_site_dirs(paths):
+    import site
+    before = list(sys.path)
+    for entry in paths:
+        site.addsitedir(entry)
+    added = [p for p in sys.path if p not in before]
+    sys.path[:] = added + [p for p in sys.path if p not in added]
+
+
+def configure(version, apache_version, threads, processes, python_path,
+              group, process_group, options):
+    """Sets up this interpreter like every other one."""
+    global mod_wsgi
     sys.argv = ['mod_wsgi']
-    mod_wsgi = types.ModuleType('mod_wsgi')
-    mod_wsgi.version = (4, 9, 4)
-    mod_wsgi.mod_wsgi_rs_version = version
-    mod_wsgi.process_group = ''
-    mod_wsgi.application_group = ''
-    mod_wsgi.maximum_processes = processes
-    mod_wsgi.threads_per_process = threads
-    sys.modules['mod_wsgi'] = mod_wsgi
+    module = types.ModuleType('mod_wsgi')
+    module.version = (4, 9, 4)
+    module.mod_wsgi_rs_version = version
+    module.process_group = process_group
+    module.application_group = group
+    module.maximum_processes = processes
+    module.threads_per_process = threads
+    module.FileWrapper = FileWrapper
+    module.subscribe_events = subscribe_events
+    module.subscribe_shutdown = subscribe_shutdown
+    module.event_callbacks = []
+    module.shutdown_callbacks = []
+    module.active_requests = {}
+    module.request_data = request_data
+    module.process_metrics = process_metrics
+    module.LogHandler = _make_log_handler()
+    mod_wsgi = module
+    sys.modules['mod_wsgi'] = module
     apache = types.ModuleType('apache')
     apache.version = apache_version
+    apache.maximum_processes = processes
+    apache.threads_per_process = threads
+    for key in ('description', 'mpm_name', 'build_date'):
+        setattr(apache, key, options.get(key, ''))
     sys.modules['apache'] = apache
+    sys.stdout = text_stream(options['stdout'], '<stdout>')
+    sys.stderr = text_stream(options['stderr'], '<stderr>')
+    if options.get('restrict_stdout'):
+        sys.stdout = Restricted('sys.stdout')
+    if options.get('restrict_stdin'):
+        sys.stdin = Restricted('sys.stdin')
+    if options.get('restrict_signal', True):
+        _restrict_signals()
+    if options.get('python_eggs'):
+        _os().environ['PYTHON_EGG_CACHE'] = options['python_eggs']
     if python_path:
-        import site
-        for entry in python_path:
-            site.addsitedir(entry)
+        _add_site_dirs(python_path)
 
+
+# ---------------------------------------------------------------- loading
 
 def _module_name(path):
     name = _names.get(path)
@@ -46,8 +381,15 @@ def _module_name(path):
     return name
 
 
-def _stale(module, mtime, reloading):
-    return module is None or (reloading and getattr(module, '__mtime__', None) != mtime)
+def _stale(module, mtime, reloading, resource):
+    if module is None:
+        return True
+    if not reloading:
+        return False
+    if getattr(module, '__mtime__', None) != mtime:
+        return True
+    hook = getattr(module, 'reload_required', None)
+    return bool(hook(resource)) if (hook is not None and resource) else False
 
 
 def _exec(path, name, mtime):
@@ -66,18 +408,31 @@ def _exec(path, name, mtime):
     return module
 
 
-def load(path, mtime, callable_name, reloading):
-    """Returns the WSGI callable of the script at `path`."""
+def load(path, mtime, callable_name, reloading, resource=None):
+    """Returns the callable `callable_name` of the script at `path`.
+
+    A module is used only once it has finished executing: concurrent first
+    requests wait for the loader instead of seeing a half-run module."""
     name = _module_name(path)
-    module = sys.modules.get(name)
-    if _stale(module, mtime, reloading):
+    module = _loaded.get(name)
+    if _stale(module, mtime, reloading, resource):
         with _lock:
-            module = sys.modules.get(name)
-            if _stale(module, mtime, reloading):
+            module = _loaded.get(name)
+            if _stale(module, mtime, reloading, resource):
+                _loaded.pop(name, None)
                 module = _exec(path, name, mtime)
+                _loaded[name] = module
     try:
         return getattr(module, callable_name)
     except AttributeError:
         raise MissingCallable(
             "Target WSGI script '%s' does not contain WSGI application '%s'."
             % (path, callable_name)) from None
+
+
+def import_script(path, mtime):
+    """WSGIImportScript: loads the script at start-up."""
+    name = _module_name(path)
+    with _lock:
+        if name not in _loaded:
+            _loaded[name] = _exec(path, name, mtime)

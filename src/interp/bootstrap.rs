@@ -1,8 +1,8 @@
-//! Installs the bootstrap module (`bootstrap.py`) in the interpreter and
+//! Installs the bootstrap module (`bootstrap.py`) in an interpreter and
 //! calls into it to load WSGI scripts.
 
 use pyo3::prelude::*;
-use pyo3::types::PyModule;
+use pyo3::types::{PyDict, PyModule};
 
 use super::Settings;
 
@@ -15,6 +15,10 @@ const SOURCE: &std::ffi::CStr = match std::ffi::CStr::from_bytes_with_nul(
 
 const MODULE: &str = "_mod_wsgi_rs";
 
+/// What the hosting layer adds to each interpreter before it is
+/// configured (native functions, stream handles).
+pub type Prepare = fn(&Bound<'_, PyModule>, &Bound<'_, PyDict>) -> PyResult<()>;
+
 /// Why a script's callable could not be had.
 pub enum LoadError {
     /// The script ran but has no attribute of that name.
@@ -23,13 +27,23 @@ pub enum LoadError {
     Failed(PyErr),
 }
 
-/// Creates `_mod_wsgi_rs` from the embedded source and configures the
-/// interpreter (argv, `mod_wsgi`, `apache`, sys.path).
-pub fn install(py: Python<'_>, settings: &Settings) -> PyResult<()> {
+/// Creates `_mod_wsgi_rs` in the current interpreter from the embedded
+/// source and configures the interpreter (argv, streams, `mod_wsgi`,
+/// `apache`, sys.path, signal restriction) for application group `group`.
+pub fn install(py: Python<'_>, settings: &Settings, group: &str, prepare: Prepare) -> PyResult<()> {
     let module = PyModule::from_code(py, SOURCE, c"<mod_wsgi_rs bootstrap>", c"_mod_wsgi_rs")?;
     py.import("sys")?
         .getattr("modules")?
         .set_item(MODULE, &module)?;
+    let options = PyDict::new(py);
+    prepare(&module, &options)?;
+    options.set_item("restrict_stdin", settings.restrict_stdin)?;
+    options.set_item("restrict_stdout", settings.restrict_stdout)?;
+    options.set_item("restrict_signal", settings.restrict_signal)?;
+    options.set_item("python_eggs", settings.python_eggs.as_deref())?;
+    options.set_item("description", &settings.server_description)?;
+    options.set_item("mpm_name", &settings.mpm_name)?;
+    options.set_item("build_date", &settings.build_date)?;
     module.call_method1(
         "configure",
         (
@@ -38,27 +52,49 @@ pub fn install(py: Python<'_>, settings: &Settings) -> PyResult<()> {
             settings.threads_per_process,
             settings.maximum_processes,
             settings.python_path.clone(),
+            group,
+            &settings.process_group,
+            options,
         ),
     )?;
     Ok(())
 }
 
 /// The callable named `callable` in the script at `path`, loading or
-/// reloading the script when needed.
+/// reloading the script when needed. `resource` goes to the script's
+/// `reload_required(resource)` hook, if it has one.
 pub fn load_app<'py>(
     py: Python<'py>,
     path: &str,
     mtime: i64,
     callable: &str,
     reloading: bool,
+    resource: Option<&str>,
 ) -> Result<Bound<'py, PyAny>, LoadError> {
     let module = py.import(MODULE).map_err(LoadError::Failed)?;
-    match module.call_method1("load", (path, mtime, callable, reloading)) {
+    match module.call_method1("load", (path, mtime, callable, reloading, resource)) {
         Ok(app) => Ok(app),
         Err(e) if is_missing_callable(py, &module, &e) => {
             Err(LoadError::MissingCallable(e.value(py).to_string()))
         }
         Err(e) => Err(LoadError::Failed(e)),
+    }
+}
+
+/// Preloads a script (`WSGIImportScript`, or an alias naming both groups).
+pub fn import_script(py: Python<'_>, path: &str, mtime: i64) -> PyResult<()> {
+    py.import(MODULE)?
+        .call_method1("import_script", (path, mtime))?;
+    Ok(())
+}
+
+/// Runs shutdown callbacks and `process_stopping` subscribers.
+pub fn process_stopping(py: Python<'_>, reason: &str) {
+    if let Err(e) = py
+        .import(MODULE)
+        .and_then(|m| m.call_method1("process_stopping", (reason,)))
+    {
+        e.print(py);
     }
 }
 

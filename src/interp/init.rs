@@ -9,9 +9,11 @@ use std::mem::MaybeUninit;
 use std::path::Path;
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::sync::OnceLock;
 
-use pyo3::prelude::*;
 use pyo3::{ffi, Python};
+
+use super::bootstrap::Prepare;
 
 /// What the configuration says about the interpreter.
 #[derive(Clone, Debug, Default)]
@@ -20,9 +22,32 @@ pub struct Settings {
     pub python_path: Vec<String>,
     pub optimize: i32,
     pub dont_write_bytecode: bool,
+    pub warnings: Vec<String>,
+    /// `WSGIPythonHashSeed`: `None` is random.
+    pub hash_seed: Option<u32>,
+    pub python_eggs: Option<String>,
+    pub restrict_stdin: bool,
+    pub restrict_stdout: bool,
+    pub restrict_signal: bool,
+    /// `WSGIDestroyInterpreter`: finalise Python at process exit.
+    pub destroy_interpreter: bool,
     pub threads_per_process: i32,
     pub maximum_processes: i32,
     pub apache_version: (i32, i32, i32),
+    pub server_description: String,
+    pub mpm_name: String,
+    pub build_date: String,
+    /// The daemon process group this process serves (`""`: embedded).
+    pub process_group: String,
+}
+
+/// The settings and set-up of this process's interpreters, kept so named
+/// sub-interpreters created later are set up like the main one.
+static CONFIG: OnceLock<(Settings, Prepare)> = OnceLock::new();
+
+/// The settings and set-up Python was started with in this process.
+pub(super) fn config() -> Option<&'static (Settings, Prepare)> {
+    CONFIG.get()
 }
 
 /// The interpreter a child owns; one generation = one child process, so
@@ -43,23 +68,23 @@ pub fn is_initialized() -> bool {
 
 /// Initialises Python in this process, runs `setup` on the initialising
 /// thread (streams, modules), and releases the GIL.
-pub fn initialize(
-    settings: &Settings,
-    setup: impl FnOnce(Python<'_>) -> PyResult<()>,
-) -> Result<(), String> {
+pub fn initialize(settings: &Settings, prepare: Prepare) -> Result<(), String> {
     if is_initialized() {
         return Ok(());
     }
     // SAFETY: called once per process, on the thread running child_init,
     // before any other thread touches Python.
     unsafe { start(settings)? };
-    // SAFETY: Py_InitializeFromConfig succeeded and this thread holds the
-    // GIL on the main thread state.
-    let py = unsafe { Python::assume_attached() };
-    let outcome = super::bootstrap::install(py, settings).and_then(|()| setup(py));
-    if let Err(e) = &outcome {
-        e.print(py);
-    }
+    let _ = CONFIG.set((settings.clone(), prepare));
+    // The initialising thread holds the GIL on the main thread state, so
+    // PyGILState_Ensure inside attach only counts it.
+    let outcome = Python::attach(|py| {
+        let outcome = super::bootstrap::install(py, settings, "", prepare);
+        if let Err(e) = &outcome {
+            e.print(py);
+        }
+        outcome
+    });
     // SAFETY: this thread holds the GIL; the main thread state is kept
     // for finalisation.
     let main = unsafe { ffi::PyEval_SaveThread() };
@@ -79,6 +104,14 @@ unsafe fn start(settings: &Settings) -> Result<(), String> {
     cfg.configure_c_stdio = 0;
     cfg.optimization_level = settings.optimize;
     cfg.write_bytecode = i32::from(!settings.dont_write_bytecode);
+    if let Some(seed) = settings.hash_seed {
+        cfg.use_hash_seed = 1;
+        cfg.hash_seed = seed as std::os::raw::c_ulong;
+    }
+    for w in &settings.warnings {
+        // SAFETY: cfg is a valid PyConfig; the list copies the string.
+        unsafe { append_wide(&mut cfg, w)? };
+    }
 
     let (program, home) = program_and_home(settings.python_home.as_deref());
     // SAFETY: cfg is a valid PyConfig; the strings are copied by Python.
@@ -128,6 +161,22 @@ unsafe fn set_config_strings(
     Ok(())
 }
 
+/// Appends a `-W` option to `PyConfig.warnoptions`.
+unsafe fn append_wide(cfg: &mut ffi::PyConfig, text: &str) -> Result<(), String> {
+    let c = CString::new(text).map_err(|e| e.to_string())?;
+    // SAFETY: Py_DecodeLocale needs no interpreter; the result is freed
+    // below after the list copied it.
+    unsafe {
+        let wide = ffi::Py_DecodeLocale(c.as_ptr(), std::ptr::null_mut());
+        if wide.is_null() {
+            return Err(format!("cannot decode warning option {text:?}"));
+        }
+        let status = ffi::PyWideStringList_Append(&mut cfg.warnoptions, wide);
+        ffi::PyMem_RawFree(wide.cast());
+        check(status)
+    }
+}
+
 unsafe fn check(status: ffi::PyStatus) -> Result<(), String> {
     // SAFETY: status is a value returned by the C API.
     if unsafe { ffi::PyStatus_Exception(status) } == 0 {
@@ -144,21 +193,45 @@ unsafe fn check(status: ffi::PyStatus) -> Result<(), String> {
     Err(msg)
 }
 
+extern "C" fn exit_now(_signal: std::os::raw::c_int) {
+    // SAFETY: _exit is async-signal-safe; the process is exiting anyway.
+    unsafe { libc::_exit(0) };
+}
+
+/// Ends the process `seconds` from now if it is still finalising. Only
+/// async-signal-safe calls: prefork runs child exit inside its signal
+/// handler, where spawning a thread could deadlock.
+fn arm_exit_watchdog(seconds: u32) {
+    // SAFETY: installs a handler that only calls _exit, and arms alarm();
+    // both are async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGALRM, exit_now as *const () as libc::sighandler_t);
+        libc::alarm(seconds);
+    }
+}
+
 /// Stops Python at child exit: runs `atexit` callbacks and finalises. A
 /// watchdog ends the process if finalisation hangs (non-daemon threads).
 pub fn finalize() {
-    if super::thread::busy() || !INITIALIZED.swap(false, Ordering::AcqRel) {
+    if super::thread::busy() || !INITIALIZED.load(Ordering::Acquire) {
+        return;
+    }
+    // Shutdown callbacks and finalisation get a bounded time together.
+    arm_exit_watchdog(2);
+    for group in super::interpreters::group_names() {
+        super::interpreters::with_group(&group, |py| super::bootstrap::process_stopping(py, ""));
+    }
+    super::with_python(|py| super::bootstrap::process_stopping(py, ""));
+    if !INITIALIZED.swap(false, Ordering::AcqRel) {
+        return;
+    }
+    if config().is_some_and(|(s, _)| !s.destroy_interpreter) {
         return;
     }
     let main = MAIN_TSTATE.swap(ptr::null_mut(), Ordering::AcqRel);
     if main.is_null() {
         return;
     }
-    std::thread::spawn(|| {
-        std::thread::sleep(std::time::Duration::from_secs(2));
-        // SAFETY: the process is exiting; _exit skips further cleanup.
-        unsafe { libc::_exit(0) };
-    });
     // SAFETY: main is the thread state saved at initialisation; worker
     // threads have been joined by the MPM before the child pool's
     // cleanups run.

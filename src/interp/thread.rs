@@ -34,10 +34,10 @@ fn pin_current_thread() {
 /// in the middle of a request on the same thread).
 static ACTIVE: AtomicUsize = AtomicUsize::new(0);
 
-struct Active;
+pub(super) struct Active;
 
 impl Active {
-    fn enter() -> Active {
+    pub(super) fn enter() -> Active {
         ACTIVE.fetch_add(1, Ordering::AcqRel);
         Active
     }

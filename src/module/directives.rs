@@ -7,7 +7,7 @@ use std::ffi::c_void;
 use std::os::raw::{c_char, c_int};
 use std::sync::Arc;
 
-use super::store::{Alias, Pattern, ServerConfig};
+use super::store::{Alias, ImportScript, Pattern, ServerConfig};
 use crate::apache::cmd::{self, split_conf_words, Cmd, AUTHCFG, FILEINFO, SERVER, SERVER_DIR};
 use crate::apache::{self, cstr_lossy, regex::Regex};
 use crate::config::proxy::{ProxyHeader, TrustedNet};
@@ -17,7 +17,7 @@ use crate::ffi;
 
 /// `command_rec` array terminated by a zeroed entry.
 #[repr(transparent)]
-pub struct Table(pub [ffi::command_rec; 29]);
+pub struct Table(pub [ffi::command_rec; 38]);
 // SAFETY: httpd only reads the table; the pointers in it are 'static.
 unsafe impl Sync for Table {}
 
@@ -53,6 +53,15 @@ pub static TABLE: Table = Table([
     cmd::raw_args(c"WSGIDispatchScript", dispatch_script, SERVER_DIR, c"path [application-group=NAME]: choose group and callable per request"),
     cmd::raw_args(c"WSGIHandlerScript", handler_script, SERVER_DIR, c"handler-name path [process-group=NAME] [application-group=NAME] [pass-authorization=On|Off]"),
     cmd::flag(c"WSGIPassApacheRequest", pass_apache_request, SERVER_DIR, c"On: add apache.request_rec (a capsule) to the environ"),
+    cmd::take1(c"WSGIPythonWarnings", python_warnings, SERVER, c"A Python -W warning filter (repeatable)"),
+    cmd::take1(c"WSGIPythonHashSeed", python_hash_seed, SERVER, c"random or a number from 0 to 4294967295"),
+    cmd::take1(c"WSGIPythonEggs", python_eggs, SERVER, c"Directory for PYTHON_EGG_CACHE"),
+    cmd::flag(c"WSGIRestrictStdin", restrict_stdin, SERVER, c"On: sys.stdin raises on use"),
+    cmd::flag(c"WSGIRestrictStdout", restrict_stdout, SERVER, c"On: sys.stdout raises on use"),
+    cmd::flag(c"WSGIRestrictSignal", restrict_signal, SERVER, c"On (default): signal.signal() is logged and ignored"),
+    cmd::flag(c"WSGIDestroyInterpreter", destroy_interpreter, SERVER, c"Off: skip Python finalisation at process exit"),
+    cmd::flag(c"WSGICaseSensitivity", case_sensitivity, SERVER, c"Whether script paths are case sensitive"),
+    cmd::raw_args(c"WSGIImportScript", import_script, SERVER, c"path process-group=NAME application-group=NAME"),
     cmd::take1(c"WSGISocketPrefix", accepted_noop, SERVER, c"Daemon socket prefix (accepted; daemon mode is not available yet)"),
     cmd::flag(c"WSGILazyInitialization", accepted_flag, SERVER, c"Accepted for compatibility: Python always starts in the child processes"),
     cmd::flag(c"WSGIVerboseDebugging", accepted_flag, SERVER, c"Accepted for compatibility: use LogLevel wsgi:debug"),
@@ -121,6 +130,7 @@ unsafe extern "C" fn script_alias(
             );
         }
         let options = AliasOptions::parse("WSGIScriptAlias", &w[2..])?;
+        check_embedded_group(options.process_group.as_deref().unwrap_or(""))?;
         let alias = Alias {
             pattern: Pattern::Prefix(w[0].as_bytes().to_vec()),
             target: w[1].clone(),
@@ -142,6 +152,7 @@ unsafe extern "C" fn script_alias_match(
             return Err("requires a regular expression and a file-path, e.g. WSGIScriptAliasMatch ^/app/([^/]+) /srv/$1.wsgi".into());
         }
         let options = AliasOptions::parse("WSGIScriptAliasMatch", &w[2..])?;
+        check_embedded_group(options.process_group.as_deref().unwrap_or(""))?;
         let regex = Regex::compile(cmd.pool(), &w[0])
             .ok_or_else(|| format!("'{}' is not a valid regular expression", w[0]))?;
         let alias = Alias {
@@ -391,4 +402,106 @@ unsafe extern "C" fn accepted_flag(
     _on: c_int,
 ) -> *const c_char {
     run(cmd, |cmd| cmd.check_global_only())
+}
+
+macro_rules! global_flag {
+    ($name:ident, $field:ident, $value:expr) => {
+        unsafe extern "C" fn $name(
+            cmd: *mut ffi::cmd_parms,
+            _m: *mut c_void,
+            on: c_int,
+        ) -> *const c_char {
+            run(cmd, |cmd| {
+                cmd.check_global_only()?;
+                let on = on != 0;
+                server_conf(cmd).python.$field = $value(on);
+                Ok(())
+            })
+        }
+    };
+}
+
+global_flag!(restrict_stdin, restrict_stdin, |on| on);
+global_flag!(restrict_stdout, restrict_stdout, |on| on);
+global_flag!(restrict_signal, restrict_signal, Some);
+global_flag!(destroy_interpreter, destroy_interpreter, Some);
+global_flag!(case_sensitivity, case_sensitive, Some);
+
+unsafe extern "C" fn python_warnings(
+    cmd: *mut ffi::cmd_parms,
+    _m: *mut c_void,
+    value: *const c_char,
+) -> *const c_char {
+    run(cmd, |cmd| {
+        cmd.check_global_only()?;
+        server_conf(cmd).python.warnings.push(arg(value));
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn python_hash_seed(
+    cmd: *mut ffi::cmd_parms,
+    _m: *mut c_void,
+    value: *const c_char,
+) -> *const c_char {
+    run(cmd, |cmd| {
+        cmd.check_global_only()?;
+        let v = arg(value);
+        server_conf(cmd).python.hash_seed = match v.as_str() {
+            "random" => None,
+            n => Some(n.parse::<u32>().map_err(|_| {
+                format!("must be 'random' or a number from 0 to 4294967295 (got '{v}')")
+            })?),
+        };
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn python_eggs(
+    cmd: *mut ffi::cmd_parms,
+    _m: *mut c_void,
+    value: *const c_char,
+) -> *const c_char {
+    run(cmd, |cmd| {
+        cmd.check_global_only()?;
+        server_conf(cmd).python.python_eggs = Some(arg(value));
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn import_script(
+    cmd: *mut ffi::cmd_parms,
+    _m: *mut c_void,
+    line: *const c_char,
+) -> *const c_char {
+    run(cmd, |cmd| {
+        let w = words(cmd, line);
+        let Some((path, rest)) = w.split_first() else {
+            return Err("requires a script path, process-group= and application-group=".into());
+        };
+        let opts = AliasOptions::parse("WSGIImportScript", rest)?;
+        let process_group = opts.process_group.ok_or(
+            "Name of WSGI process group required (process-group=%{GLOBAL} for embedded mode)",
+        )?;
+        let application_group = opts.application_group.ok_or("Name of WSGI application group required (application-group=%{GLOBAL} for the main interpreter)")?;
+        check_embedded_group(&process_group)?;
+        server_conf(cmd).python.import_scripts.push(ImportScript {
+            path: path.clone(),
+            process_group,
+            application_group,
+        });
+        Ok(())
+    })
+}
+
+/// Until daemon mode exists, only `%{GLOBAL}` (embedded) is a valid
+/// process group.
+fn check_embedded_group(group: &str) -> Result<(), String> {
+    if group.is_empty() || group == "%{GLOBAL}" {
+        return Ok(());
+    }
+    Err(format!(
+        "process group '{group}' cannot be used: daemon mode (WSGIDaemonProcess) is not available in this \
+         version of mod_wsgi_rs; use %{{GLOBAL}} (embedded mode)"
+    ))
 }

@@ -28,6 +28,26 @@ pub struct PythonConfig {
     pub optimize: i32,
     pub dont_write_bytecode: bool,
     pub restrict_embedded: bool,
+    pub warnings: Vec<String>,
+    pub hash_seed: Option<u32>,
+    pub python_eggs: Option<String>,
+    pub restrict_stdin: bool,
+    pub restrict_stdout: bool,
+    /// `WSGIRestrictSignal` (default On).
+    pub restrict_signal: Option<bool>,
+    /// `WSGIDestroyInterpreter` (default On).
+    pub destroy_interpreter: Option<bool>,
+    pub case_sensitive: Option<bool>,
+    /// `WSGIImportScript path process-group=… application-group=…`.
+    pub import_scripts: Vec<ImportScript>,
+}
+
+/// A script preloaded when a process starts.
+#[derive(Clone, Debug)]
+pub struct ImportScript {
+    pub path: String,
+    pub process_group: String,
+    pub application_group: String,
 }
 
 #[derive(Default)]

@@ -11,6 +11,7 @@ use parking_lot::Mutex;
 pub enum LogLevel {
     Error,
     Warn,
+    Notice,
     Info,
     Debug,
 }
@@ -58,6 +59,14 @@ pub trait Backend: Send {
     fn header_only(&self) -> bool;
     /// Writes to the error log, tagged with the request.
     fn log(&self, level: LogLevel, msg: &str);
+    /// True when the client connection is TLS.
+    fn is_https(&self) -> bool {
+        false
+    }
+    /// A TLS variable of the connection (`mod_ssl.var_lookup`).
+    fn ssl_var(&self, _name: &str) -> Option<String> {
+        None
+    }
 }
 
 /// The request as the Python-visible objects see it. When the request

@@ -6,7 +6,6 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use super::cgi::CgiVars;
-use super::file_wrapper::FileWrapper;
 use super::response::RequestObjects;
 use crate::interp::latin1;
 
@@ -46,7 +45,7 @@ pub fn build_environ<'py>(
     py: Python<'py>,
     vars: &CgiVars<'_>,
     extras: &Extras<'_>,
-    objects: &RequestObjects,
+    objects: &RequestObjects<'py>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let env = PyDict::new(py);
     for (k, v) in &vars.entries {
@@ -54,13 +53,13 @@ pub fn build_environ<'py>(
     }
     env.set_item("wsgi.version", (1, 0))?;
     env.set_item("wsgi.url_scheme", extras.url_scheme)?;
-    env.set_item("wsgi.input", objects.input.bind(py))?;
-    env.set_item("wsgi.errors", objects.errors.bind(py))?;
+    env.set_item("wsgi.input", &objects.input)?;
+    env.set_item("wsgi.errors", &objects.errors)?;
     env.set_item("wsgi.multithread", extras.multithread)?;
     env.set_item("wsgi.multiprocess", extras.multiprocess)?;
     env.set_item("wsgi.run_once", false)?;
     env.set_item("wsgi.input_terminated", true)?;
-    env.set_item("wsgi.file_wrapper", py.get_type::<FileWrapper>())?;
+    env.set_item("wsgi.file_wrapper", &objects.file_wrapper)?;
     env.set_item("apache.version", extras.apache_version)?;
     env.set_item("mod_wsgi.version", (4, 9, 4))?;
     env.set_item("mod_wsgi.process_group", extras.process_group)?;

@@ -1,15 +1,21 @@
-//! `wsgi.errors`, `sys.stdout` and `sys.stderr`: line-buffered text
-//! streams into Apache's error log. A line written while a request runs
-//! on the thread is logged against that request (its log id and client).
+//! `wsgi.errors`, `sys.stdout` and `sys.stderr`: line-buffered streams
+//! into Apache's error log. The Python side (`io.TextIOWrapper` over the
+//! bootstrap's `Log`) hands bytes to `_native_log_write`; complete lines
+//! are logged, a partial line waits for its newline or a flush. A line
+//! written while a request runs on the thread is logged against that
+//! request (its log id and client).
 
 use std::cell::RefCell;
+use std::ffi::CStr;
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
-use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError};
 use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedBytes;
 
 use super::backend::{LogLevel, RequestCtx};
+use crate::interp::handle::{self, HandleType};
 
 /// Where a line goes when no request is running: set once by the mode
 /// that hosts Python (a plain function, no Python object).
@@ -40,16 +46,18 @@ impl Drop for CurrentRequest {
     }
 }
 
-fn log_process(line: &str) {
+/// Logs a line against the request running on this thread, if any, else
+/// process-wide.
+pub fn log_process(level: LogLevel, line: &str) {
     let via_request = CURRENT.with(|c| {
         c.borrow()
             .as_ref()
-            .and_then(|ctx| ctx.try_with(|b| b.log(LogLevel::Error, line)))
+            .and_then(|ctx| ctx.try_with(|b| b.log(level, line)))
             .is_some()
     });
     if !via_request {
         if let Some(f) = PROCESS_LOGGER.get() {
-            f(LogLevel::Error, line);
+            f(level, line);
         }
     }
 }
@@ -59,51 +67,58 @@ enum Target {
     Process,
 }
 
-/// A write-only text stream into the error log.
-#[pyclass(module = "mod_wsgi", name = "Log")]
-pub struct Log {
+/// The Rust side of a log stream: where lines go, and the partial line.
+pub struct LogHandle {
     target: Target,
-    name: String,
-    pending: Mutex<String>,
-    closed: Mutex<bool>,
+    pending: Mutex<Vec<u8>>,
 }
 
-impl Log {
-    pub fn for_request(ctx: Arc<RequestCtx>) -> Log {
-        Log::new(Target::Request(ctx), "<wsgi.errors>")
-    }
+impl HandleType for LogHandle {
+    const NAME: &'static CStr = c"mod_wsgi_rs.log";
+}
 
-    fn new(target: Target, name: &str) -> Log {
-        Log {
-            target,
-            name: name.to_owned(),
-            pending: Mutex::new(String::new()),
-            closed: Mutex::new(false),
+impl LogHandle {
+    pub fn for_request(ctx: Arc<RequestCtx>) -> LogHandle {
+        LogHandle {
+            target: Target::Request(ctx),
+            pending: Mutex::new(Vec::new()),
         }
     }
 
-    fn emit(&self, line: &str) -> PyResult<()> {
+    pub fn for_process() -> LogHandle {
+        LogHandle {
+            target: Target::Process,
+            pending: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn emit(&self, line: &[u8]) -> PyResult<()> {
+        let text = String::from_utf8_lossy(line);
         match &self.target {
-            Target::Request(ctx) => ctx
-                .with(|b| b.log(LogLevel::Error, line))
-                .ok_or_else(|| PyRuntimeError::new_err("wsgi.errors used after its request ended")),
+            Target::Request(ctx) => ctx.with(|b| b.log(LogLevel::Error, &text)).ok_or_else(|| {
+                PyRuntimeError::new_err(
+                    "log object has expired (wsgi.errors used after its request ended)",
+                )
+            }),
             Target::Process => {
-                log_process(line);
+                log_process(LogLevel::Error, &text);
                 Ok(())
             }
         }
     }
 
-    fn emit_complete_lines(&self, pending: &mut String) -> PyResult<()> {
-        while let Some(i) = pending.find('\n') {
-            let line: String = pending.drain(..=i).collect();
-            self.emit(line.trim_end_matches('\n'))?;
+    fn write(&self, data: &[u8]) -> PyResult<()> {
+        let mut pending = self.pending.lock();
+        pending.extend_from_slice(data);
+        while let Some(i) = pending.iter().position(|&c| c == b'\n') {
+            let line: Vec<u8> = pending.drain(..=i).collect();
+            self.emit(&line[..line.len() - 1])?;
         }
         Ok(())
     }
 
-    /// Logs a partial last line (end of request, flush, close).
-    pub fn flush_pending(&self) -> PyResult<()> {
+    /// Logs a partial last line (end of request, flush).
+    pub fn flush(&self) -> PyResult<()> {
         let rest = std::mem::take(&mut *self.pending.lock());
         if rest.is_empty() {
             return Ok(());
@@ -112,106 +127,39 @@ impl Log {
     }
 }
 
-#[pymethods]
-impl Log {
-    fn write(&self, text: &Bound<'_, PyAny>) -> PyResult<usize> {
-        if *self.closed.lock() {
-            return Err(PyValueError::new_err("I/O operation on closed file"));
+#[pyfunction]
+pub fn _native_log_write(h: &Bound<'_, PyAny>, data: &Bound<'_, PyAny>) -> PyResult<usize> {
+    let log = handle::get::<LogHandle>(h)?;
+    if let Ok(bytes) = data.extract::<PyBackedBytes>() {
+        log.write(&bytes)?;
+        return Ok(bytes.len());
+    }
+    match data.extract::<String>() {
+        Ok(text) => {
+            log.write(text.as_bytes())?;
+            Ok(text.chars().count())
         }
-        let text: String = match text.extract::<pyo3::pybacked::PyBackedBytes>() {
-            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-            Err(_) => text.extract().map_err(|_| {
-                pyo3::exceptions::PyTypeError::new_err(format!(
-                    "{} write() argument must be str or bytes, not {}",
-                    self.name,
-                    text.get_type()
-                        .name()
-                        .map(|n| n.to_string())
-                        .unwrap_or_default()
-                ))
-            })?,
-        };
-        let n = text.len();
-        let mut pending = self.pending.lock();
-        pending.push_str(&text);
-        self.emit_complete_lines(&mut pending)?;
-        Ok(n)
-    }
-
-    fn writelines(&self, lines: &Bound<'_, PyAny>) -> PyResult<()> {
-        for line in lines.try_iter()? {
-            self.write(&line?)?;
-        }
-        Ok(())
-    }
-
-    fn flush(&self) -> PyResult<()> {
-        self.flush_pending()
-    }
-
-    fn close(&self) -> PyResult<()> {
-        self.flush_pending()?;
-        *self.closed.lock() = true;
-        Ok(())
-    }
-
-    fn isatty(&self) -> bool {
-        false
-    }
-    fn readable(&self) -> bool {
-        false
-    }
-    fn writable(&self) -> bool {
-        true
-    }
-    fn seekable(&self) -> bool {
-        false
-    }
-    fn fileno(&self) -> PyResult<i32> {
-        Err(PyOSError::new_err(
-            "Apache log object has no file descriptor",
-        ))
-    }
-    #[getter]
-    fn name(&self) -> &str {
-        &self.name
-    }
-    #[getter]
-    fn closed(&self) -> bool {
-        *self.closed.lock()
-    }
-    #[getter]
-    fn encoding(&self) -> &'static str {
-        "utf-8"
-    }
-    #[getter]
-    fn errors(&self) -> &'static str {
-        "replace"
-    }
-    #[getter]
-    fn line_buffering(&self) -> bool {
-        true
+        Err(_) => Err(PyTypeError::new_err(
+            "log write() argument must be str or bytes",
+        )),
     }
 }
 
-/// `io.TextIOWrapper` over a log, as mod_wsgi presents its streams:
-/// utf-8, errors replaced, line buffered.
-pub fn text_stream<'py>(py: Python<'py>, log: &Py<Log>) -> PyResult<Bound<'py, PyAny>> {
-    let kwargs = pyo3::types::PyDict::new(py);
-    kwargs.set_item("encoding", "utf-8")?;
-    kwargs.set_item("errors", "replace")?;
-    kwargs.set_item("line_buffering", true)?;
-    py.import("io")?
-        .getattr("TextIOWrapper")?
-        .call((log.bind(py),), Some(&kwargs))
+#[pyfunction]
+pub fn _native_log_flush(h: &Bound<'_, PyAny>) -> PyResult<()> {
+    handle::get::<LogHandle>(h)?.flush()
 }
 
-/// Replaces `sys.stdout` and `sys.stderr` with error-log streams.
-pub fn install_std_streams(py: Python<'_>) -> PyResult<()> {
-    let sys = py.import("sys")?;
-    let stdout = Py::new(py, Log::new(Target::Process, "<stdout>"))?;
-    let stderr = Py::new(py, Log::new(Target::Process, "<stderr>"))?;
-    sys.setattr("stdout", text_stream(py, &stdout)?)?;
-    sys.setattr("stderr", text_stream(py, &stderr)?)?;
-    Ok(())
+/// `mod_wsgi.LogHandler` and warnings: a line at an Apache level
+/// (2 crit … 7 debug).
+#[pyfunction]
+pub fn _native_server_log(level: i32, msg: &str) {
+    let level = match level {
+        ..=3 => LogLevel::Error,
+        4 => LogLevel::Warn,
+        5 => LogLevel::Notice,
+        6 => LogLevel::Info,
+        _ => LogLevel::Debug,
+    };
+    log_process(level, msg);
 }

@@ -1,14 +1,18 @@
-//! `wsgi.input`: the request body as a read-only binary stream. Every read
-//! from the server runs with the GIL released.
+//! `wsgi.input`: the request body as a read-only binary stream. The
+//! Python class lives in the bootstrap; its Rust state is an
+//! [`InputHandle`] and its reads are the `_native_input_*` functions.
+//! Every read from the server runs with the GIL released.
 
+use std::ffi::CStr;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 use pyo3::exceptions::{PyIOError, PyRuntimeError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList};
+use pyo3::types::PyBytes;
 
 use super::backend::RequestCtx;
+use crate::interp::handle::{self, HandleType};
 
 const CHUNK: usize = 64 * 1024;
 const LINE_CHUNK: usize = 8 * 1024;
@@ -26,27 +30,34 @@ impl State {
         &self.buf[self.pos..]
     }
 
-    fn take(&mut self, n: usize) -> Vec<u8> {
+    fn take(&mut self, n: usize) -> &[u8] {
         let n = n.min(self.buf.len() - self.pos);
-        let out = self.buf[self.pos..self.pos + n].to_vec();
+        let start = self.pos;
         self.pos += n;
+        &self.buf[start..start + n]
+    }
+
+    fn compact(&mut self) {
         if self.pos == self.buf.len() {
             self.buf.clear();
             self.pos = 0;
         }
-        out
     }
 }
 
-#[pyclass(module = "mod_wsgi", name = "Input")]
-pub struct Input {
+/// The Rust side of one request's `wsgi.input`.
+pub struct InputHandle {
     ctx: Arc<RequestCtx>,
     state: Mutex<State>,
 }
 
-impl Input {
-    pub fn new(ctx: Arc<RequestCtx>) -> Input {
-        Input {
+impl HandleType for InputHandle {
+    const NAME: &'static CStr = c"mod_wsgi_rs.input";
+}
+
+impl InputHandle {
+    pub fn new(ctx: Arc<RequestCtx>) -> InputHandle {
+        InputHandle {
             ctx,
             state: Mutex::new(State::default()),
         }
@@ -81,13 +92,13 @@ impl Input {
         let n = match result {
             None => {
                 st.buf.truncate(start);
-                return Err(PyRuntimeError::new_err(
-                    "wsgi.input used after its request ended",
-                ));
+                return Err(PyRuntimeError::new_err("request object has expired"));
             }
             Some(Err(e)) => {
                 st.buf.truncate(start);
-                return Err(PyIOError::new_err(format!("request data read error: {e}")));
+                return Err(PyIOError::new_err(format!(
+                    "Apache/mod_wsgi request data read error: {e}"
+                )));
             }
             Some(Ok(n)) => n,
         };
@@ -96,19 +107,53 @@ impl Input {
         Ok(n)
     }
 
-    fn read_line(&self, py: Python<'_>, st: &mut State, limit: Option<usize>) -> PyResult<Vec<u8>> {
+    fn read<'py>(&self, py: Python<'py>, size: Option<usize>) -> PyResult<Bound<'py, PyBytes>> {
+        let mut st = self.lock()?;
+        match size {
+            Some(0) => {}
+            Some(n) => {
+                while st.available().len() < n {
+                    let want = (n - st.available().len()).clamp(1, CHUNK);
+                    if self.fill(py, &mut st, want)? == 0 {
+                        break;
+                    }
+                }
+            }
+            None => while self.fill(py, &mut st, CHUNK)? > 0 {},
+        }
+        let out = PyBytes::new(py, st.take(size.unwrap_or(usize::MAX)));
+        st.compact();
+        Ok(out)
+    }
+
+    fn readline<'py>(
+        &self,
+        py: Python<'py>,
+        limit: Option<usize>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let mut st = self.lock()?;
+        if limit == Some(0) {
+            return Ok(PyBytes::new(py, b""));
+        }
+        let cap = limit.unwrap_or(usize::MAX);
         loop {
             let avail = st.available();
-            let cap = limit.unwrap_or(usize::MAX);
-            if let Some(i) = avail.iter().take(cap).position(|&c| c == b'\n') {
-                return Ok(st.take(i + 1));
+            let found = avail.iter().take(cap).position(|&c| c == b'\n');
+            let n = match found {
+                Some(i) => Some(i + 1),
+                None if avail.len() >= cap => Some(cap),
+                None => None,
+            };
+            if let Some(n) = n {
+                let out = PyBytes::new(py, st.take(n));
+                st.compact();
+                return Ok(out);
             }
-            if avail.len() >= cap {
-                return Ok(st.take(cap));
-            }
-            if self.fill(py, st, LINE_CHUNK)? == 0 {
+            if self.fill(py, &mut st, LINE_CHUNK)? == 0 {
                 let n = st.available().len();
-                return Ok(st.take(n));
+                let out = PyBytes::new(py, st.take(n));
+                st.compact();
+                return Ok(out);
             }
         }
     }
@@ -125,81 +170,22 @@ fn size_arg(size: Option<&Bound<'_, PyAny>>) -> PyResult<Option<usize>> {
     }
 }
 
-#[pymethods]
-impl Input {
-    #[pyo3(signature = (size=None))]
-    fn read<'py>(
-        &self,
-        py: Python<'py>,
-        size: Option<&Bound<'py, PyAny>>,
-    ) -> PyResult<Bound<'py, PyBytes>> {
-        let size = size_arg(size)?;
-        let mut st = self.lock()?;
-        match size {
-            Some(0) => {}
-            Some(n) => {
-                while st.available().len() < n {
-                    let want = (n - st.available().len()).clamp(1, CHUNK);
-                    if self.fill(py, &mut st, want)? == 0 {
-                        break;
-                    }
-                }
-            }
-            None => while self.fill(py, &mut st, CHUNK)? > 0 {},
-        }
-        let n = size.unwrap_or(usize::MAX);
-        let out = st.take(n);
-        Ok(PyBytes::new(py, &out))
-    }
+#[pyfunction]
+#[pyo3(signature = (h, size=None))]
+pub fn _native_input_read<'py>(
+    py: Python<'py>,
+    h: &Bound<'py, PyAny>,
+    size: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    handle::get::<InputHandle>(h)?.read(py, size_arg(size)?)
+}
 
-    #[pyo3(signature = (size=None))]
-    fn readline<'py>(
-        &self,
-        py: Python<'py>,
-        size: Option<&Bound<'py, PyAny>>,
-    ) -> PyResult<Bound<'py, PyBytes>> {
-        let size = size_arg(size)?;
-        let mut st = self.lock()?;
-        if size == Some(0) {
-            return Ok(PyBytes::new(py, b""));
-        }
-        let line = self.read_line(py, &mut st, size)?;
-        Ok(PyBytes::new(py, &line))
-    }
-
-    #[pyo3(signature = (hint=None))]
-    fn readlines<'py>(
-        &self,
-        py: Python<'py>,
-        hint: Option<&Bound<'py, PyAny>>,
-    ) -> PyResult<Bound<'py, PyList>> {
-        let hint = size_arg(hint)?.filter(|h| *h > 0);
-        let mut st = self.lock()?;
-        let lines = PyList::empty(py);
-        let mut total = 0usize;
-        loop {
-            let line = self.read_line(py, &mut st, None)?;
-            if line.is_empty() {
-                break;
-            }
-            total += line.len();
-            lines.append(PyBytes::new(py, &line))?;
-            if hint.is_some_and(|h| total >= h) {
-                break;
-            }
-        }
-        Ok(lines)
-    }
-
-    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
-        slf
-    }
-
-    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
-        let mut st = self.lock()?;
-        let line = self.read_line(py, &mut st, None)?;
-        Ok((!line.is_empty()).then(|| PyBytes::new(py, &line)))
-    }
-
-    fn close(&self) {}
+#[pyfunction]
+#[pyo3(signature = (h, size=None))]
+pub fn _native_input_readline<'py>(
+    py: Python<'py>,
+    h: &Bound<'py, PyAny>,
+    size: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    handle::get::<InputHandle>(h)?.readline(py, size_arg(size)?)
 }

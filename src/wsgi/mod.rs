@@ -1,6 +1,8 @@
 //! The WSGI adapter (PEP 3333), shared by every mode that runs Python.
 //! It talks to the server only through [`Backend`], so it has no
-//! `unsafe` and knows nothing of request_rec.
+//! `unsafe` and knows nothing of request_rec. Its Python-visible objects
+//! are classes of the per-interpreter bootstrap over native functions
+//! taking handles, so they work the same in every interpreter.
 
 mod backend;
 mod cgi;
@@ -8,11 +10,13 @@ mod environ;
 mod errors;
 mod file_wrapper;
 mod input;
+mod natives;
 mod response;
 mod start_response;
 
 pub use backend::{Backend, LogLevel, Push, RequestCtx, WriteError};
 pub use cgi::CgiVars;
 pub use environ::{build_environ, Extras};
-pub use errors::{install_std_streams, set_process_logger, CurrentRequest};
+pub use errors::{log_process, set_process_logger, CurrentRequest};
+pub use natives::prepare_interpreter;
 pub use response::{run, traceback_lines, Outcome, RequestObjects, RunInfo};

@@ -7,14 +7,14 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use pyo3::prelude::*;
-use pyo3::pybacked::PyBackedBytes;
-use pyo3::types::{PyDict, PyList, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyModule, PyTuple};
 
 use super::backend::{LogLevel, Push, RequestCtx, WriteError};
-use super::errors::{text_stream, CurrentRequest, Log};
-use super::file_wrapper::{file_range, FileWrapper};
-use super::input::Input;
-use super::start_response::{send_chunks, send_headers, Response, SharedResponse, StartResponse};
+use super::errors::{CurrentRequest, LogHandle};
+use super::file_wrapper::file_range;
+use super::input::InputHandle;
+use super::start_response::{send_chunks, send_headers, Response, ResponseHandle, SharedResponse};
+use crate::interp::handle;
 
 /// What the caller returns to the server.
 #[derive(Debug, PartialEq, Eq)]
@@ -25,35 +25,73 @@ pub enum Outcome {
     Status(u16),
 }
 
-/// Facts about the request the messages need.
+/// Facts about the request the messages and events need.
 pub struct RunInfo<'a> {
     pub script: &'a str,
+    pub request_id: &'a str,
+    pub thread_id: u64,
+    /// When the application was entered (µs since the epoch).
+    pub start_us: i64,
 }
 
-/// The per-request objects placed in the environ.
-pub struct RequestObjects {
-    pub input: Py<Input>,
-    /// The raw log behind `errors`.
-    log: Py<Log>,
+/// The per-request objects placed in the environ, made by the
+/// bootstrap of the interpreter the request runs in.
+pub struct RequestObjects<'py> {
+    pub input: Bound<'py, PyAny>,
     /// `wsgi.errors`: a text stream over `log`.
-    pub errors: Py<PyAny>,
+    pub errors: Bound<'py, PyAny>,
+    pub start_response: Bound<'py, PyAny>,
+    pub file_wrapper: Bound<'py, PyAny>,
+    log: Bound<'py, PyAny>,
+    /// The response handle, also behind the `mod_ssl.*` callables.
+    response_handle: Bound<'py, PyAny>,
+    pub response: SharedResponse,
+    bootstrap: Bound<'py, PyModule>,
 }
 
-impl RequestObjects {
-    pub fn new(py: Python<'_>, ctx: &Arc<RequestCtx>) -> PyResult<RequestObjects> {
-        let log = Py::new(py, Log::for_request(ctx.clone()))?;
-        let errors = text_stream(py, &log)?.unbind();
+impl<'py> RequestObjects<'py> {
+    pub fn new(
+        py: Python<'py>,
+        ctx: &Arc<RequestCtx>,
+        request_id: &str,
+    ) -> PyResult<RequestObjects<'py>> {
+        let bootstrap = py.import("_mod_wsgi_rs")?;
+        let response: SharedResponse = Arc::new(Mutex::new(Response::default()));
+        let input = handle::new(py, InputHandle::new(ctx.clone()))?;
+        let log = handle::new(py, LogHandle::for_request(ctx.clone()))?.into_any();
+        let resp = ResponseHandle {
+            response: response.clone(),
+            ctx: ctx.clone(),
+            request_id: request_id.to_owned(),
+        };
+        let resp = handle::new(py, resp)?.into_any();
+        let made = bootstrap.call_method1("make_request", (input, &log, &resp))?;
+        let (input, errors, start_response) = made.extract()?;
         Ok(RequestObjects {
-            input: Py::new(py, Input::new(ctx.clone()))?,
-            log,
+            input,
             errors,
+            start_response,
+            file_wrapper: bootstrap.getattr("FileWrapper")?,
+            log,
+            response_handle: resp,
+            response,
+            bootstrap,
         })
     }
 
+    /// `mod_ssl.is_https` and `mod_ssl.var_lookup` for this request.
+    pub fn ssl_callables(&self) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+        self.bootstrap
+            .call_method1("ssl_callables", (&self.response_handle,))?
+            .extract()
+    }
+
     /// Writes out whatever the application left in `wsgi.errors`.
-    pub fn flush_errors(&self, py: Python<'_>) {
-        let _ = self.errors.bind(py).call_method0("flush");
-        let _ = self.log.bind(py).borrow().flush_pending();
+    pub fn flush_errors(&self) {
+        let _ = self.errors.call_method0("flush");
+        if let Ok(log) = handle::get::<LogHandle>(&self.log) {
+            let _ = log.flush();
+        }
     }
 }
 
@@ -75,50 +113,78 @@ impl From<WriteError> for Failure {
     }
 }
 
-/// Calls `app(environ, start_response)` and sends its response.
+/// Calls `app(environ, start_response)` and sends its response, with
+/// the events API's notifications around it.
 pub fn run(
     py: Python<'_>,
     app: &Bound<'_, PyAny>,
     environ: &Bound<'_, PyDict>,
-    objects: &RequestObjects,
+    objects: &RequestObjects<'_>,
     ctx: &Arc<RequestCtx>,
     info: &RunInfo<'_>,
 ) -> Outcome {
     let _current = CurrentRequest::enter(ctx);
-    let response: SharedResponse = Arc::new(Mutex::new(Response::default()));
-    let start_response = match Py::new(
-        py,
-        StartResponse {
-            response: response.clone(),
-            ctx: ctx.clone(),
-        },
+    let response = &objects.response;
+    let app = match objects.bootstrap.call_method1(
+        "begin_request",
+        (environ, app, info.request_id, info.thread_id),
     ) {
-        Ok(s) => s,
-        Err(e) => return fail(py, ctx, &response, info, Failure::Python(e)),
+        Ok(app) => app,
+        Err(e) => return fail(py, ctx, response, info, Failure::Python(e)),
     };
-    let mut outcome = match app.call1((environ, start_response)) {
+    let mut outcome = match app.call1((environ, &objects.start_response)) {
         Ok(result) => {
-            let body = send_body(py, &result, &response, ctx);
+            let body = send_body(py, &result, objects, ctx);
             let closed = close_iterable(&result).map_err(Failure::from);
             match (body, closed) {
-                (Err(f), _) => fail(py, ctx, &response, info, f),
+                (Err(f), _) => fail_with_event(py, objects, ctx, info, f),
                 // The whole body went out: a failing close() is logged
                 // but does not spoil a complete response.
                 (Ok(()), Err(f)) if response.lock().sent => {
                     log_failure(py, ctx, info, "E101", f);
-                    finish(ctx, &response, info)
+                    finish(ctx, response, info)
                 }
-                (Ok(()), Err(f)) => fail(py, ctx, &response, info, f),
-                (Ok(()), Ok(())) => finish(ctx, &response, info),
+                (Ok(()), Err(f)) => fail_with_event(py, objects, ctx, info, f),
+                (Ok(()), Ok(())) => finish(ctx, response, info),
             }
         }
-        Err(e) => fail(py, ctx, &response, info, Failure::Python(e)),
+        Err(e) => fail_with_event(py, objects, ctx, info, Failure::Python(e)),
     };
-    objects.flush_errors(py);
+    objects.flush_errors();
+    let written = response.lock().written;
+    if let Err(e) = objects
+        .bootstrap
+        .call_method1("end_request", (info.request_id, written, info.start_us))
+    {
+        e.print(py);
+    }
     if outcome == Outcome::Done && !response.lock().sent {
         outcome = Outcome::Status(500);
     }
     outcome
+}
+
+/// Reports an application exception to `request_exception` subscribers,
+/// then fails the request.
+fn fail_with_event(
+    py: Python<'_>,
+    objects: &RequestObjects<'_>,
+    ctx: &RequestCtx,
+    info: &RunInfo<'_>,
+    f: Failure,
+) -> Outcome {
+    if let Failure::Python(err) | Failure::BadValue(err) = &f {
+        let args = (
+            info.request_id,
+            err.get_type(py),
+            err.value(py),
+            err.traceback(py),
+        );
+        if let Err(e) = objects.bootstrap.call_method1("request_exception", args) {
+            e.print(py);
+        }
+    }
+    fail(py, ctx, &objects.response, info, f)
 }
 
 fn close_iterable(result: &Bound<'_, PyAny>) -> PyResult<()> {
@@ -131,27 +197,30 @@ fn close_iterable(result: &Bound<'_, PyAny>) -> PyResult<()> {
 fn send_body(
     py: Python<'_>,
     result: &Bound<'_, PyAny>,
-    response: &SharedResponse,
+    objects: &RequestObjects<'_>,
     ctx: &Arc<RequestCtx>,
 ) -> Result<(), Failure> {
-    if let Ok(wrapper) = result.cast::<FileWrapper>() {
+    let response = &objects.response;
+    if result.get_type().is(&objects.file_wrapper) {
         let limit = response.lock().content_length;
-        if let Some((fd, offset, len)) = file_range(py, &wrapper.borrow(), limit) {
+        let filelike = result.getattr("filelike")?;
+        if let Some((fd, offset, len)) = file_range(py, &filelike, limit) {
             return send_file(py, response, ctx, fd, offset, len);
         }
     }
     if result.is_instance_of::<PyList>() || result.is_instance_of::<PyTuple>() {
-        let mut chunks = Vec::with_capacity(result.len()?);
+        let mut items = Vec::with_capacity(result.len()?);
         for item in result.try_iter().map_err(Failure::BadValue)? {
-            chunks.push(to_bytes(&item?).map_err(Failure::BadValue)?);
+            items.push(to_bytes(item?).map_err(Failure::BadValue)?);
         }
+        let chunks: Vec<&[u8]> = items.iter().map(|b| b.as_bytes()).collect();
         let total: u64 = chunks.iter().map(|c| c.len() as u64).sum();
         let push = {
             let resp = response.lock();
-            let complete = resp
+            if resp
                 .content_length
-                .is_none_or(|cl| resp.written + total >= cl);
-            if complete {
+                .is_none_or(|cl| resp.written + total >= cl)
+            {
                 Push::End
             } else {
                 Push::Buffer
@@ -160,24 +229,27 @@ fn send_body(
         return send_chunks(py, response, ctx, &chunks, push).map_err(Failure::from);
     }
     for item in result.try_iter().map_err(Failure::BadValue)? {
-        let chunk = to_bytes(&item?).map_err(Failure::BadValue)?;
-        send_chunks(py, response, ctx, &[chunk], Push::Flush)?;
+        let chunk = to_bytes(item?).map_err(Failure::BadValue)?;
+        send_chunks(py, response, ctx, &[chunk.as_bytes()], Push::Flush)?;
     }
     Ok(())
 }
 
-fn to_bytes(item: &Bound<'_, PyAny>) -> PyResult<PyBackedBytes> {
-    if let Ok(b) = item.extract::<PyBackedBytes>() {
-        return Ok(b);
+fn to_bytes(item: Bound<'_, PyAny>) -> PyResult<Bound<'_, PyBytes>> {
+    match item.cast_into::<PyBytes>() {
+        Ok(b) => Ok(b),
+        Err(e) => {
+            let type_name = e
+                .into_inner()
+                .get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_default();
+            Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                "sequence of byte string values expected, value of type {type_name} found"
+            )))
+        }
     }
-    let type_name = item
-        .get_type()
-        .name()
-        .map(|n| n.to_string())
-        .unwrap_or_default();
-    Err(pyo3::exceptions::PyTypeError::new_err(format!(
-        "sequence of byte string values expected, value of type {type_name} found"
-    )))
 }
 
 fn send_file(

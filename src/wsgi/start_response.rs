@@ -2,15 +2,16 @@
 //! with mod_wsgi's validation of the status and headers: nothing invalid
 //! ever reaches the client.
 
+use std::ffi::CStr;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyIOError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::pybacked::PyBackedBytes;
-use pyo3::types::{PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 
 use super::backend::{Push, RequestCtx, WriteError};
+use crate::interp::handle::{self, HandleType};
 
 /// The response as the application has described it so far.
 #[derive(Default)]
@@ -107,52 +108,91 @@ pub fn parse_headers(headers: &Bound<'_, PyAny>) -> PyResult<Vec<(String, String
     Ok(out)
 }
 
-#[pyclass(module = "mod_wsgi", name = "StartResponse")]
-pub struct StartResponse {
+/// The Rust side of one request's `start_response` and `write`.
+pub struct ResponseHandle {
     pub response: SharedResponse,
     pub ctx: Arc<RequestCtx>,
+    /// The request id, for `response_started` subscribers.
+    pub request_id: String,
 }
 
-#[pymethods]
-impl StartResponse {
-    #[pyo3(signature = (status, headers, exc_info=None))]
-    fn __call__(
-        &self,
-        py: Python<'_>,
-        status: &Bound<'_, PyAny>,
-        headers: &Bound<'_, PyAny>,
-        exc_info: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Py<Write>> {
-        let exc_info = exc_info.filter(|e| !e.is_none());
-        {
-            let resp = self.response.lock();
-            match exc_info {
-                Some(info) if resp.sent => return Err(reraise(info)),
-                None if resp.status.is_some() => return Err(PyRuntimeError::new_err(
+impl HandleType for ResponseHandle {
+    const NAME: &'static CStr = c"mod_wsgi_rs.response";
+}
+
+/// `start_response(status, headers, exc_info=None)`; returns `write`.
+#[pyfunction]
+#[pyo3(signature = (h, status, headers, exc_info=None))]
+pub fn _native_start_response<'py>(
+    py: Python<'py>,
+    h: &Bound<'py, PyAny>,
+    status: &Bound<'py, PyAny>,
+    headers: &Bound<'py, PyAny>,
+    exc_info: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let this = handle::get::<ResponseHandle>(h)?;
+    let exc_info = exc_info.filter(|e| !e.is_none());
+    {
+        let resp = this.response.lock();
+        match exc_info {
+            Some(info) if resp.sent => return Err(reraise(info)),
+            None if resp.status.is_some() => {
+                return Err(PyRuntimeError::new_err(
                     "headers have already been set (start_response called twice without exc_info)",
-                )),
-                _ => {}
+                ))
             }
+            _ => {}
         }
-        let parsed = parse_status(status).and_then(|s| {
-            let headers = parse_headers(headers)?;
-            let length = content_length(&headers)?;
-            Ok((s, headers, length))
-        });
-        let (status, headers, content_length) =
-            parsed.inspect_err(|_| self.response.lock().invalid = true)?;
-        let mut resp = self.response.lock();
-        resp.status = Some(status);
-        resp.headers = headers;
+    }
+    let parsed = parse_status(status).and_then(|s| {
+        let headers = parse_headers(headers)?;
+        let length = content_length(&headers)?;
+        Ok((s, headers, length))
+    });
+    let (status_line, header_list, content_length) =
+        parsed.inspect_err(|_| this.response.lock().invalid = true)?;
+    {
+        let mut resp = this.response.lock();
+        resp.status = Some(status_line);
+        resp.headers = header_list;
         resp.content_length = content_length;
-        drop(resp);
-        Py::new(
-            py,
-            Write {
-                response: self.response.clone(),
-                ctx: self.ctx.clone(),
-            },
-        )
+    }
+    let bootstrap = py.import("_mod_wsgi_rs")?;
+    if bootstrap.getattr("events_on")?.is_truthy()? {
+        let exc = exc_info.map_or_else(|| py.None().into_bound(py), |e| e.clone());
+        bootstrap.call_method1("response_started", (&this.request_id, status, headers, exc))?;
+    }
+    let write = bootstrap.getattr("_native_write")?;
+    py.import("functools")?
+        .getattr("partial")?
+        .call1((write, h))
+}
+
+/// The legacy `write(data)` callable.
+#[pyfunction]
+pub fn _native_write(
+    py: Python<'_>,
+    h: &Bound<'_, PyAny>,
+    data: &Bound<'_, PyAny>,
+) -> PyResult<()> {
+    let this = handle::get::<ResponseHandle>(h)?;
+    let bytes = data
+        .cast::<PyBytes>()
+        .map_err(|_| PyTypeError::new_err("write() argument must be a bytes object"))?;
+    match send_chunks(
+        py,
+        &this.response,
+        &this.ctx,
+        &[bytes.as_bytes()],
+        Push::Flush,
+    ) {
+        Ok(()) => Ok(()),
+        Err(WriteError::ClientGone) => Err(PyIOError::new_err(
+            "Apache/mod_wsgi failed to write response data: client connection closed",
+        )),
+        Err(WriteError::Failed(e)) => Err(PyIOError::new_err(format!(
+            "Apache/mod_wsgi failed to write response data: {e}"
+        ))),
     }
 }
 
@@ -173,29 +213,6 @@ fn reraise(info: &Bound<'_, PyAny>) -> PyErr {
     match info.get_item(1) {
         Ok(value) => PyErr::from_value(value),
         Err(e) => e,
-    }
-}
-
-/// The legacy `write()` callable.
-#[pyclass(module = "mod_wsgi", name = "Write")]
-pub struct Write {
-    response: SharedResponse,
-    ctx: Arc<RequestCtx>,
-}
-
-#[pymethods]
-impl Write {
-    fn __call__(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<()> {
-        let chunk: PyBackedBytes = data
-            .extract()
-            .map_err(|_| PyTypeError::new_err("write() argument must be a bytes-like object"))?;
-        match send_chunks(py, &self.response, &self.ctx, &[chunk], Push::Flush) {
-            Ok(()) => Ok(()),
-            Err(WriteError::ClientGone) => Err(pyo3::exceptions::PyIOError::new_err(
-                "client connection closed",
-            )),
-            Err(WriteError::Failed(e)) => Err(pyo3::exceptions::PyIOError::new_err(e)),
-        }
     }
 }
 
@@ -223,7 +240,7 @@ pub fn send_chunks(
     py: Python<'_>,
     response: &SharedResponse,
     ctx: &Arc<RequestCtx>,
-    chunks: &[PyBackedBytes],
+    chunks: &[&[u8]],
     push: Push,
 ) -> Result<(), WriteError> {
     let total: u64 = chunks.iter().map(|c| c.len() as u64).sum();
@@ -255,4 +272,22 @@ pub fn send_chunks(
         response.lock().ended = true;
     }
     Ok(())
+}
+
+/// `mod_ssl.is_https()` for the auth scripts' environ.
+#[pyfunction]
+pub fn _native_is_https(h: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let this = handle::get::<ResponseHandle>(h)?;
+    this.ctx
+        .with(|b| b.is_https())
+        .ok_or_else(|| PyRuntimeError::new_err("request object has expired"))
+}
+
+/// `mod_ssl.var_lookup(name)` for the auth scripts' environ.
+#[pyfunction]
+pub fn _native_ssl_var(h: &Bound<'_, PyAny>, name: &str) -> PyResult<Option<String>> {
+    let this = handle::get::<ResponseHandle>(h)?;
+    this.ctx
+        .with(|b| b.ssl_var(name))
+        .ok_or_else(|| PyRuntimeError::new_err("request object has expired"))
 }
