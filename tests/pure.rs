@@ -309,3 +309,32 @@ fn application_group_expansion() {
     );
     assert!(is_static("%{GLOBAL}") && is_static("name") && !is_static("%{ENV:X}"));
 }
+
+use config::python_home::{check_python_home, parse_version};
+
+#[test]
+fn python_home_versions() {
+    assert_eq!(parse_version("3.11.2 (main, Mar 13 2023)"), Some((3, 11)));
+    let dir = std::env::temp_dir().join(format!("mwrs-home-{}", std::process::id()));
+    let venv = dir.join("venv");
+    std::fs::create_dir_all(&venv).unwrap();
+    std::fs::write(
+        venv.join("pyvenv.cfg"),
+        "home = /usr/bin\nversion = 3.9.2\n",
+    )
+    .unwrap();
+    let err = check_python_home(&venv, (3, 11)).unwrap_err();
+    assert!(err.contains("3.9") && err.contains("3.11"), "{err}");
+    std::fs::write(venv.join("pyvenv.cfg"), "version_info = 3.11.7.final.0\n").unwrap();
+    assert_eq!(check_python_home(&venv, (3, 11)), Ok(None));
+    let prefix = dir.join("prefix");
+    std::fs::create_dir_all(prefix.join("lib/python3.10")).unwrap();
+    let err = check_python_home(&prefix, (3, 11)).unwrap_err();
+    assert!(err.contains("3.10") && err.contains("3.11"), "{err}");
+    std::fs::create_dir_all(prefix.join("lib/python3.11")).unwrap();
+    assert_eq!(check_python_home(&prefix, (3, 11)), Ok(None));
+    assert!(check_python_home(&dir.join("missing"), (3, 11))
+        .unwrap()
+        .is_some());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -5,6 +5,7 @@ pub mod alias;
 pub mod dir;
 pub mod groups;
 pub mod proxy;
+pub mod python_home;
 pub mod scripts;
 pub mod words;
 

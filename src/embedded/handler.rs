@@ -261,23 +261,42 @@ fn load_failed(
     script: &str,
     e: interp::LoadError,
 ) -> wsgi::Outcome {
-    match e {
+    use pyo3::exceptions::{PyFileNotFoundError, PyImportError, PyPermissionError, PySyntaxError};
+    use pyo3::types::PyAnyMethods;
+    let err = match e {
         interp::LoadError::MissingCallable(msg) => {
             r.log(Level::Error, &format!("[WSGI-RS-E104] {msg}"));
+            return wsgi::Outcome::Status(500);
         }
-        interp::LoadError::Failed(err) => {
-            r.log(
-                Level::Error,
-                &format!("[WSGI-RS-E104] Failed to exec Python script file '{script}'."),
-            );
-            r.log(
-                Level::Error,
-                &format!("[WSGI-RS-E104] Exception occurred processing WSGI script '{script}'."),
-            );
-            for line in wsgi::traceback_lines(py, &err) {
-                r.log(Level::Error, &line);
-            }
-        }
+        interp::LoadError::Failed(err) => err,
+    };
+    let headline = if err.is_instance_of::<PyFileNotFoundError>(py) {
+        format!("[WSGI-RS-E301] WSGI script '{script}' does not exist (it was removed after Apache mapped the request).")
+    } else if err.is_instance_of::<PyPermissionError>(py) {
+        // SAFETY: geteuid cannot fail.
+        let uid = unsafe { libc::geteuid() };
+        format!("[WSGI-RS-E302] WSGI script '{script}' cannot be read by the Apache child (uid {uid}); make it and its directories readable by Apache's User.")
+    } else if err.is_instance_of::<PySyntaxError>(py) {
+        format!("[WSGI-RS-E303] WSGI script '{script}' has a syntax error.")
+    } else if err.is_instance_of::<PyImportError>(py) {
+        let path = py
+            .import("sys")
+            .and_then(|s| s.getattr("path"))
+            .map(|p| p.to_string())
+            .unwrap_or_default();
+        format!(
+            "[WSGI-RS-E304] WSGI script '{script}' failed to import a module; sys.path is {path}"
+        )
+    } else {
+        format!("[WSGI-RS-E104] Failed to exec Python script file '{script}'.")
+    };
+    r.log(Level::Error, &headline);
+    r.log(
+        Level::Error,
+        &format!("Exception occurred processing WSGI script '{script}'."),
+    );
+    for line in wsgi::traceback_lines(py, &err) {
+        r.log(Level::Error, &line);
     }
     wsgi::Outcome::Status(500)
 }

@@ -369,6 +369,32 @@ def configure(version, apache_version, threads, processes, python_path,
         _os().environ['PYTHON_EGG_CACHE'] = options['python_eggs']
     if python_path:
         _add_site_dirs(python_path)
+    if group:
+        _watch_extensions(group)
+
+
+def _watch_extensions(group):
+    """In a named sub-interpreter, warn once about each C extension that
+    uses single-phase initialisation (it does not support
+    sub-interpreters)."""
+    from importlib import machinery
+    loader = machinery.ExtensionFileLoader
+    original = loader.exec_module
+    warned = set()
+
+    def exec_module(self, module):
+        original(self, module)
+        name = getattr(module, '__name__', '?')
+        if name not in warned and _native_single_phase(module):
+            warned.add(name)
+            _native_server_log(4, "[WSGI-RS-W301] application group '%s' imported the C "
+                               "extension module '%s', which does not support "
+                               "sub-interpreters (single-phase initialisation); it may "
+                               "misbehave or hang here. Run this application in the main "
+                               "interpreter with WSGIApplicationGroup %%{GLOBAL}."
+                               % (group, name))
+
+    loader.exec_module = exec_module
 
 
 # ---------------------------------------------------------------- loading

@@ -36,6 +36,7 @@ pub fn install(py: Python<'_>, settings: &Settings, group: &str, prepare: Prepar
         .getattr("modules")?
         .set_item(MODULE, &module)?;
     let options = PyDict::new(py);
+    super::extensions::install(&module)?;
     prepare(&module, &options)?;
     options.set_item("restrict_stdin", settings.restrict_stdin)?;
     options.set_item("restrict_stdout", settings.restrict_stdout)?;
@@ -93,6 +94,16 @@ pub fn process_stopping(py: Python<'_>, reason: &str) {
     if let Err(e) = py
         .import(MODULE)
         .and_then(|m| m.call_method1("process_stopping", (reason,)))
+    {
+        e.print(py);
+    }
+}
+
+/// Runs the interpreter's `atexit` callbacks (when it is not finalised).
+pub fn run_atexit(py: Python<'_>) {
+    if let Err(e) = py
+        .import("atexit")
+        .and_then(|m| m.call_method0("_run_exitfuncs"))
     {
         e.print(py);
     }

@@ -210,22 +210,32 @@ fn arm_exit_watchdog(seconds: u32) {
     }
 }
 
-/// Stops Python at child exit: runs `atexit` callbacks and finalises. A
-/// watchdog ends the process if finalisation hangs (non-daemon threads).
+/// Stops Python at child exit: runs shutdown and `atexit` callbacks and
+/// finalises. A watchdog ends the process if this hangs (non-daemon
+/// threads, a stuck callback).
 pub fn finalize() {
     if super::thread::busy() || !INITIALIZED.load(Ordering::Acquire) {
         return;
     }
     // Shutdown callbacks and finalisation get a bounded time together.
     arm_exit_watchdog(2);
-    for group in super::interpreters::group_names() {
-        super::interpreters::with_group(&group, |py| super::bootstrap::process_stopping(py, ""));
+    let groups = super::interpreters::group_names();
+    for group in &groups {
+        super::interpreters::with_group(group, |py| {
+            super::bootstrap::process_stopping(py, "");
+            super::bootstrap::run_atexit(py);
+        });
     }
     super::with_python(|py| super::bootstrap::process_stopping(py, ""));
     if !INITIALIZED.swap(false, Ordering::AcqRel) {
         return;
     }
-    if config().is_some_and(|(s, _)| !s.destroy_interpreter) {
+    if !groups.is_empty() || config().is_some_and(|(s, _)| !s.destroy_interpreter) {
+        // CPython 3.11 cannot finalise while sub-interpreters live (it
+        // aborts), and ending them needs every worker's thread state:
+        // run the main interpreter's atexit callbacks and let the process
+        // exit reclaim the rest.
+        super::with_python(super::bootstrap::run_atexit);
         return;
     }
     let main = MAIN_TSTATE.swap(ptr::null_mut(), Ordering::AcqRel);

@@ -5,6 +5,7 @@
 //! WSGI scripts as modules.
 
 mod bootstrap;
+mod extensions;
 pub mod handle;
 mod init;
 mod interpreters;

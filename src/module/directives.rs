@@ -11,6 +11,7 @@ use super::store::{Alias, ImportScript, Pattern, ServerConfig};
 use crate::apache::cmd::{self, split_conf_words, Cmd, AUTHCFG, FILEINFO, SERVER, SERVER_DIR};
 use crate::apache::{self, cstr_lossy, regex::Regex};
 use crate::config::proxy::{ProxyHeader, TrustedNet};
+use crate::config::python_home::{check_python_home, parse_version};
 use crate::config::scripts::{HandlerScript, ScriptRef};
 use crate::config::{AliasOptions, DirConfig, HeadMode};
 use crate::ffi;
@@ -190,7 +191,17 @@ unsafe extern "C" fn python_home(
 ) -> *const c_char {
     run(cmd, |cmd| {
         cmd.check_global_only()?;
-        server_conf(cmd).python.home = Some(arg(value));
+        let home = arg(value);
+        match check_python_home(std::path::Path::new(&home), built_python_version()) {
+            Err(e) => return Err(format!("[WSGI-RS-E602] {e}")),
+            Ok(Some(note)) => crate::apache::log::server(
+                crate::apache::server::Server::none(),
+                crate::apache::Level::Warn,
+                &format!("[WSGI-RS-W602] {note}"),
+            ),
+            Ok(None) => {}
+        }
+        server_conf(cmd).python.home = Some(home);
         Ok(())
     })
 }
@@ -504,4 +515,12 @@ fn check_embedded_group(group: &str) -> Result<(), String> {
         "process group '{group}' cannot be used: daemon mode (WSGIDaemonProcess) is not available in this \
          version of mod_wsgi_rs; use %{{GLOBAL}} (embedded mode)"
     ))
+}
+
+/// The Python version this module was built against.
+fn built_python_version() -> (u32, u32) {
+    // SAFETY: Py_GetVersion returns a static string and needs no
+    // initialised interpreter.
+    let text = unsafe { cstr_lossy(pyo3::ffi::Py_GetVersion()) }.unwrap_or_default();
+    parse_version(&text).unwrap_or((3, 0))
 }

@@ -1,0 +1,32 @@
+//! C extension modules and sub-interpreters: a module built with
+//! single-phase initialisation is shared between interpreters in ways it
+//! was never written for (and the simplified GIL API deadlocks there), so
+//! the bootstrap of a named sub-interpreter asks here about every
+//! extension it loads and logs one warning for each such module.
+
+use pyo3::prelude::*;
+use pyo3::{ffi, wrap_pyfunction};
+
+/// True when `module` is an extension module that uses single-phase
+/// initialisation (its definition has no `m_slots`).
+#[pyfunction]
+fn _native_single_phase(module: &Bound<'_, PyAny>) -> bool {
+    // SAFETY: the GIL is held; PyModule_GetDef accepts any module object
+    // and returns null (setting no error for modules) when there is none.
+    unsafe {
+        if ffi::PyModule_Check(module.as_ptr()) == 0 {
+            return false;
+        }
+        let def = ffi::PyModule_GetDef(module.as_ptr());
+        if def.is_null() {
+            ffi::PyErr_Clear();
+            return false;
+        }
+        (*def).m_slots.is_null()
+    }
+}
+
+/// Adds `_native_single_phase` to the bootstrap module.
+pub fn install(module: &Bound<'_, pyo3::types::PyModule>) -> PyResult<()> {
+    module.add_function(wrap_pyfunction!(_native_single_phase, module)?)
+}
