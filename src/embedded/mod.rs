@@ -110,21 +110,3 @@ fn preload(s: Server) {
     }
 }
 
-/// Configuration checks that need the whole configuration (post_config):
-/// a missing WSGI script is a warning, since it may appear later.
-pub fn check_config(s: Server) {
-    let mut next = Some(s);
-    while let Some(server) = next {
-        let conf = module::server_config(server);
-        for alias in &conf.aliases {
-            let static_target = !alias.target.contains('$');
-            if static_target && !std::path::Path::new(&alias.target).exists() {
-                log::server(server, Level::Warn, &format!(
-                    "[WSGI-RS-W601] WSGI script target '{}' does not exist (yet); requests to it will get 404",
-                    alias.target
-                ));
-            }
-        }
-        next = server.next();
-    }
-}

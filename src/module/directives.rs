@@ -132,6 +132,7 @@ unsafe extern "C" fn script_alias(
         }
         let options = AliasOptions::parse("WSGIScriptAlias", &w[2..])?;
         check_embedded_group(options.process_group.as_deref().unwrap_or(""))?;
+        warn_if_missing(cmd, &w[1]);
         let alias = Alias {
             pattern: Pattern::Prefix(w[0].as_bytes().to_vec()),
             target: w[1].clone(),
@@ -523,4 +524,18 @@ fn built_python_version() -> (u32, u32) {
     // initialised interpreter.
     let text = unsafe { cstr_lossy(pyo3::ffi::Py_GetVersion()) }.unwrap_or_default();
     parse_version(&text).unwrap_or((3, 0))
+}
+
+/// A script target that does not exist is only a warning: it may be
+/// deployed after Apache starts. Shown by `apache2 -t` too.
+fn warn_if_missing(cmd: Cmd, target: &str) {
+    if std::path::Path::new(target).exists() {
+        return;
+    }
+    let at = cmd.location().map(|l| format!(" ({l})")).unwrap_or_default();
+    crate::apache::log::server(
+        crate::apache::server::Server::none(),
+        crate::apache::Level::Warn,
+        &format!("[WSGI-RS-W601] WSGI script target '{target}'{at} does not exist (yet); requests to it will get 404 until it does"),
+    );
 }

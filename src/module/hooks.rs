@@ -75,8 +75,6 @@ unsafe extern "C" fn post_config(
             ffi::ap_add_version_component(pconf, pool.strdup(version.as_bytes()));
             ffi::ap_add_version_component(pconf, pool.strdup(python_component().as_bytes()));
         }
-        // SAFETY: post_config passes the live main server.
-        embedded::check_config(unsafe { server::Server::from_raw(s) });
         OK
     })
 }
