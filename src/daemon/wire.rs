@@ -215,6 +215,10 @@ impl<R: Read> FrameReader<R> {
         self.inner.get_ref()
     }
 
+    pub fn get_mut(&mut self) -> &mut R {
+        self.inner.get_mut()
+    }
+
     /// Reads the next frame prefix; `Ok(None)` on a clean end of stream
     /// before any byte of it.
     pub fn next_prefix(&mut self) -> io::Result<Option<(Kind, usize)>> {

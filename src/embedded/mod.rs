@@ -10,6 +10,7 @@ mod script;
 mod translate;
 
 pub use auth::{check_access, check_groups, check_password, get_realm_hash};
+pub use backend::EmbeddedBackend;
 pub use handler::handle;
 pub use translate::translate;
 

@@ -34,6 +34,10 @@ pub struct PythonConfig {
 pub struct ServerConfig {
     pub aliases: Vec<Arc<Alias>>,
     pub python: PythonConfig,
+    /// `WSGIDaemonProcess` groups (a vhost sees the main server's too).
+    pub daemons: Vec<Arc<crate::daemon::GroupEntry>>,
+    /// `WSGISocketPrefix` (global).
+    pub socket_prefix: Option<String>,
 }
 
 impl ServerConfig {
@@ -48,6 +52,13 @@ impl ServerConfig {
                 .cloned()
                 .collect(),
             python: base.python.clone(),
+            daemons: add
+                .daemons
+                .iter()
+                .chain(base.daemons.iter())
+                .cloned()
+                .collect(),
+            socket_prefix: base.socket_prefix.clone(),
         }
     }
 }
