@@ -355,8 +355,8 @@ static OPTIONS: &[Opt] = &[
             .ok_or_else(|| format!("'{k}={v}': expected seconds greater than 0, e.g. {k}=0.005"))?;
         g.switch_interval = Some(f)
     }),
-    opt!("newrelic-config-file", false, |_g, _k, _v| ()),
-    opt!("newrelic-environment", false, |_g, _k, _v| ()),
+    opt!("newrelic-config-file", false, |_g, _k, _v| {}),
+    opt!("newrelic-environment", false, |_g, _k, _v| {}),
 ];
 
 /// The option names this build knows, in table order.

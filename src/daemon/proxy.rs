@@ -184,16 +184,16 @@ fn proxy(r: Request, g: &GroupEntry) -> c_int {
     }
     let mut fs = FdStream::new(stream);
     let mut pid = None;
-    if g.conf.queue_timeout > 0 {
-        if !sock::wait_readable(
+    if g.conf.queue_timeout > 0
+        && !sock::wait_readable(
             sock_fd(&fs),
             Some(Duration::from_secs(g.conf.queue_timeout)),
-        ) {
-            r.log(Level::Error, &format!(
+        )
+    {
+        r.log(Level::Error, &format!(
                 "[WSGI-RS-E407] queue-timeout: request waited more than {} s for a free thread in daemon process group '{}'; answering 504",
                 g.conf.queue_timeout, g.conf.name));
-            return ffi::HTTP_GATEWAY_TIME_OUT as c_int;
-        }
+        return ffi::HTTP_GATEWAY_TIME_OUT as c_int;
     }
     // Body: streamed in frames; a daemon that stops reading is ignored.
     if has_body {

@@ -15,8 +15,8 @@ use pyo3::types::PyDictMethods;
 
 use super::wire::{self, FrameReader, Kind};
 use super::{sock, GroupEntry};
-use crate::apache::server::{self, Server};
-use crate::apache::{log, Level};
+use crate::apache::server;
+use crate::apache::Level;
 use crate::config::daemon::DaemonGroup;
 use crate::interp;
 use crate::wsgi::{
@@ -93,7 +93,7 @@ impl Shared {
                 continue;
             }
             slot.fired = true;
-            log::server(Server::none(), Level::Error, &format!(
+            super::dlog(Level::Error, &format!(
                 "[WSGI-RS-E405] request {} exceeded request-timeout ({limit} s) in daemon process {} of group '{}'; the client gets 504; Python stack of the thread follows",
                 slot.request_id, std::process::id(), self.conf.name
             ));
@@ -302,19 +302,15 @@ fn handle(sh: &Shared, index: usize, thread: u64, stream: UnixStream, counts: (u
         ) {
             Ok(app) => app,
             Err(interp::LoadError::MissingCallable(msg)) => {
-                log::server(
-                    Server::none(),
-                    Level::Error,
-                    &format!("[WSGI-RS-E104] {msg}"),
-                );
+                super::dlog(Level::Error, &format!("[WSGI-RS-E104] {msg}"));
                 return wsgi::Outcome::Status(500);
             }
             Err(interp::LoadError::Failed(err)) => {
-                log::server(Server::none(), Level::Error, &format!(
+                super::dlog(Level::Error, &format!(
                     "[WSGI-RS-E104] Failed to exec Python script file '{script}' in daemon process group '{}'.", sh.conf.name
                 ));
                 for line in wsgi::traceback_lines(py, &err) {
-                    log::server(Server::none(), Level::Error, &line);
+                    super::dlog(Level::Error, &line);
                 }
                 return wsgi::Outcome::Status(500);
             }
@@ -479,10 +475,6 @@ impl Backend for DaemonBackend {
             LogLevel::Debug => Level::Debug,
         };
         let _ = self.w.as_raw_fd();
-        log::server(
-            Server::none(),
-            l,
-            &format!("[request {}] {msg}", self.request_id),
-        );
+        super::dlog(l, &format!("[request {}] {msg}", self.request_id));
     }
 }

@@ -11,8 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::{sock, worker, GroupEntry};
 use crate::apache::process::{self, Argv};
-use crate::apache::server::Server;
-use crate::apache::{log, Level};
+use crate::apache::Level;
 use crate::config::daemon::Ident;
 
 static TERM: AtomicBool = AtomicBool::new(false);
@@ -164,8 +163,7 @@ pub fn spawn(g: &GroupEntry, fd: RawFd, argv: Argv) -> Option<i32> {
     // the child only calls into its own code and exits with _exit.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
-        log::server(
-            Server::none(),
+        super::dlog(
             Level::Crit,
             &format!(
                 "[WSGI-RS-E408] cannot fork the supervisor of daemon process group '{}': {}",
@@ -209,8 +207,7 @@ fn run(g: &GroupEntry, fd: RawFd, argv: Argv) -> i32 {
     let name = &g.conf.name;
     argv.set_title(&format!("wsgi-sup:{name}"));
     if let Err(e) = drop_privileges(g) {
-        log::server(
-            Server::none(),
+        super::dlog(
             Level::Crit,
             &format!("[WSGI-RS-E408] daemon process group '{name}' not started: {e}"),
         );
@@ -274,7 +271,7 @@ fn run(g: &GroupEntry, fd: RawFd, argv: Argv) -> i32 {
                 *slot = None;
                 let clean = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
                 if !clean {
-                    log::server(Server::none(), Level::Error, &format!(
+                    super::dlog(Level::Error, &format!(
                         "[WSGI-RS-E402] daemon process {pid} of group '{name}' {}; starting a new one",
                         describe(status)
                     ));

@@ -14,8 +14,8 @@ use super::serve::{self, Shared};
 use super::supervisor::{identity, reset_after_fork, set_signals};
 use super::GroupEntry;
 use crate::apache::process::Argv;
-use crate::apache::server::{self, Server};
-use crate::apache::{log, Level};
+use crate::apache::server;
+use crate::apache::Level;
 use crate::{interp, wsgi};
 use pyo3::prelude::*;
 
@@ -33,7 +33,7 @@ extern "C" fn on_signal(sig: libc::c_int) {
 }
 
 fn note(level: Level, msg: &str) {
-    log::server(Server::none(), level, msg);
+    super::dlog(level, msg);
 }
 
 fn process_log(level: wsgi::LogLevel, msg: &str) {
