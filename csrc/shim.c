@@ -139,3 +139,22 @@ int rs_allow_options(request_rec *r)
 {
     return ap_allow_options(r);
 }
+
+#include "unixd.h"
+#include "ap_listen.h"
+
+void rs_unixd_ids(unsigned int *uid, unsigned int *gid)
+{
+    *uid = (unsigned int)ap_unixd_config.user_id;
+    *gid = (unsigned int)ap_unixd_config.group_id;
+}
+
+const char *rs_unixd_user_name(void)
+{
+    return ap_unixd_config.user_name;
+}
+
+void rs_close_listeners(void)
+{
+    ap_close_listeners();
+}

@@ -45,4 +45,9 @@ void rs_set_module_config(ap_conf_vector_t *cv, const module *m, void *val);
 int rs_accept_path_info(request_rec *r);
 int rs_allow_options(request_rec *r);
 
+/* Daemon mode: Apache's User/Group (mod_unixd) and the listeners. */
+void rs_unixd_ids(unsigned int *uid, unsigned int *gid);
+const char *rs_unixd_user_name(void);
+void rs_close_listeners(void);
+
 #endif

@@ -10,10 +10,13 @@
 //! - [`wsgi`]: the WSGI adapter (no `unsafe`), speaking to the server
 //!   through the [`wsgi::Backend`] trait;
 //! - [`embedded`]: embedded mode (translate_name and the handler);
+//! - [`daemon`]: daemon mode (`WSGIDaemonProcess`: supervisors, daemon
+//!   processes, and the proxy path in Apache children);
 //! - [`module`]: the exported module record, directives and hooks.
 
 pub mod apache;
 pub mod config;
+pub mod daemon;
 pub mod embedded;
 pub mod ffi;
 pub mod interp;

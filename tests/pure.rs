@@ -3,6 +3,10 @@
 //! binary (httpd's symbols resolve only inside httpd), so the pure
 //! modules are compiled here directly from their sources.
 
+#[path = "../src/daemon/wire.rs"]
+#[allow(dead_code)]
+mod wire;
+
 #[path = "../src/config/mod.rs"]
 #[allow(dead_code, unused_imports)]
 mod config;
@@ -337,4 +341,226 @@ fn python_home_versions() {
         .unwrap()
         .is_some());
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn ws(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn daemon_defaults_are_mod_wsgi_raw_defaults() {
+    use config::daemon::DaemonGroup;
+    let g = DaemonGroup::parse(&ws(&["app"])).unwrap();
+    assert_eq!(g.processes, 1);
+    assert!(!g.multiprocess());
+    assert_eq!(g.threads, 15);
+    assert_eq!(g.shutdown_timeout, 5);
+    assert_eq!(g.deadlock_timeout, 300);
+    assert_eq!(g.graceful_timeout, 15);
+    assert_eq!(g.connect_timeout, 15);
+    assert_eq!(g.listen_backlog, 100);
+    assert_eq!(g.maximum_requests, 0);
+    assert!(g.inert.is_empty());
+}
+
+#[test]
+fn daemon_common_configuration_parses() {
+    use config::daemon::{DaemonGroup, Ident};
+    let g = DaemonGroup::parse(&ws(&[
+        "appname",
+        "python-path=/srv/a:/srv/b",
+        "processes=2",
+        "threads=15",
+        "maximum-requests=3000",
+        "user=#33",
+        "group=www-data",
+        "umask=0007",
+        "display-name=%{GROUP}",
+        "queue-timeout=45",
+        "switch-interval=0.01",
+    ]))
+    .unwrap();
+    assert_eq!(g.name, "appname");
+    assert_eq!(g.python_path, vec!["/srv/a", "/srv/b"]);
+    assert_eq!(g.processes, 2);
+    assert!(g.multiprocess());
+    assert_eq!(g.maximum_requests, 3000);
+    assert_eq!(g.user, Some(Ident::Id(33)));
+    assert_eq!(g.group, Some(Ident::Name("www-data".into())));
+    assert_eq!(g.umask, Some(0o007));
+    assert_eq!(g.process_title().as_deref(), Some("(wsgi:appname)"));
+    assert_eq!(g.queue_timeout, 45);
+    assert_eq!(g.switch_interval, Some(0.01));
+    // processes=1 given explicitly still means multiprocess (mod_wsgi).
+    assert!(DaemonGroup::parse(&ws(&["a", "processes=1"]))
+        .unwrap()
+        .multiprocess());
+}
+
+#[test]
+fn daemon_every_option_is_in_the_table() {
+    use config::daemon::option_names;
+    let names: Vec<&str> = option_names().collect();
+    for o in [
+        "processes",
+        "threads",
+        "user",
+        "group",
+        "supplementary-groups",
+        "umask",
+        "chroot",
+        "home",
+        "lang",
+        "locale",
+        "python-home",
+        "python-path",
+        "python-eggs",
+        "stack-size",
+        "maximum-requests",
+        "startup-timeout",
+        "shutdown-timeout",
+        "deadlock-timeout",
+        "inactivity-timeout",
+        "request-timeout",
+        "interrupt-timeout",
+        "graceful-timeout",
+        "eviction-timeout",
+        "restart-interval",
+        "connect-timeout",
+        "socket-timeout",
+        "queue-timeout",
+        "listen-backlog",
+        "socket-user",
+        "display-name",
+        "send-buffer-size",
+        "receive-buffer-size",
+        "header-buffer-size",
+        "response-buffer-size",
+        "response-socket-timeout",
+        "script-user",
+        "script-group",
+        "cpu-time-limit",
+        "cpu-priority",
+        "memory-limit",
+        "virtual-memory-limit",
+        "server-metrics",
+    ] {
+        assert!(names.contains(&o), "{o} missing");
+    }
+}
+
+#[test]
+fn daemon_bad_options_name_the_option() {
+    use config::daemon::DaemonGroup;
+    for (words, needle) in [
+        (vec!["a", "bogus=1"], "unknown option 'bogus'"),
+        (vec!["a", "processes=0"], "processes=0"),
+        (vec!["a", "threads=x"], "threads=x"),
+        (vec!["a", "umask=999"], "umask=999"),
+        (vec!["a", "home=relative"], "absolute"),
+        (vec!["a", "request-timeout=-1"], "request-timeout=-1"),
+        (
+            vec!["a", "header-buffer-size=100"],
+            "header-buffer-size=100",
+        ),
+        (vec!["a", "server-metrics=maybe"], "server-metrics"),
+        (vec!["a", "noequals"], "noequals"),
+        (vec!["a", "script-user=x", "script-group=y"], "script-group"),
+        (vec![], "group name"),
+    ] {
+        let e = DaemonGroup::parse(&ws(&words)).unwrap_err();
+        assert!(e.contains(needle), "{e:?} should mention {needle}");
+    }
+}
+
+#[test]
+fn daemon_inert_options_are_listed_once() {
+    use config::daemon::DaemonGroup;
+    let g = DaemonGroup::parse(&ws(&["a", "chroot=/x", "startup-timeout=3", "chroot=/y"])).unwrap();
+    assert_eq!(g.inert, vec!["chroot", "startup-timeout"]);
+}
+
+#[test]
+fn process_group_resolution() {
+    use config::daemon::resolve_group;
+    let env = |k: &str| (k == "G").then(|| "grp".to_string());
+    assert_eq!(resolve_group("%{GLOBAL}", env), None);
+    assert_eq!(resolve_group("", env), None);
+    assert_eq!(resolve_group("app", env).as_deref(), Some("app"));
+    assert_eq!(resolve_group("%{ENV:G}", env).as_deref(), Some("grp"));
+    assert_eq!(resolve_group("%{ENV:H}", env), None);
+}
+
+#[test]
+fn wire_pairs_and_start_round_trip() {
+    let pairs: Vec<(&[u8], &[u8])> = vec![(b"A", b"1"), (b"", b""), (b"PATH_INFO", b"/x\0y")];
+    let enc = wire::encode_pairs(pairs.iter().copied());
+    assert_eq!(wire::decode_pairs(&enc).unwrap(), pairs);
+    let h: Vec<(&[u8], &[u8])> = vec![(b"Content-Type", b"text/plain")];
+    let s = wire::encode_start(404, b"404 Not Found", &h);
+    let (st, line, hh) = wire::decode_start(&s).unwrap();
+    assert_eq!((st, line, hh), (404, &b"404 Not Found"[..], h));
+    assert_eq!(wire::decode_file(&wire::encode_file(7, 9)).unwrap(), (7, 9));
+}
+
+/// A writer that accepts at most a few bytes per call, to exercise
+/// partial vectored writes.
+struct Trickle(Vec<u8>, usize);
+impl std::io::Write for Trickle {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.1 = self.1 % 7 + 1;
+        let n = b.len().min(self.1);
+        self.0.extend_from_slice(&b[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn wire_frames_round_trip_and_fuzz() {
+    // Deterministic xorshift: random frames written in trickles must read
+    // back identically; random garbage must never panic.
+    let mut seed: u64 = 0x9e3779b97f4a7c15;
+    let mut rnd = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let kinds = [
+        wire::Kind::Body,
+        wire::Kind::Data,
+        wire::Kind::Start,
+        wire::Kind::End,
+    ];
+    for _ in 0..200 {
+        let mut out = Trickle(Vec::new(), 0);
+        let mut sent = Vec::new();
+        for _ in 0..(rnd() % 8) {
+            let kind = kinds[(rnd() % 4) as usize];
+            let a: Vec<u8> = (0..rnd() % 300).map(|_| rnd() as u8).collect();
+            let b: Vec<u8> = (0..rnd() % 50).map(|_| rnd() as u8).collect();
+            wire::write_frame(&mut out, kind, &[&a, &b]).unwrap();
+            sent.push((kind, [a, b].concat()));
+        }
+        let mut r = wire::FrameReader::new(&out.0[..]);
+        for (kind, payload) in &sent {
+            let (k, p) = r.next_frame().unwrap().unwrap();
+            assert_eq!((k, p), (*kind, &payload[..]));
+        }
+        assert!(r.next_frame().unwrap().is_none());
+        // Truncated streams are errors, not panics.
+        if out.0.len() > 1 {
+            let cut = (rnd() as usize) % (out.0.len() - 1) + 1;
+            let mut r = wire::FrameReader::new(&out.0[..cut]);
+            while let Ok(Some(_)) = r.next_frame() {}
+        }
+        let garbage: Vec<u8> = (0..rnd() % 64).map(|_| rnd() as u8).collect();
+        let _ = wire::decode_pairs(&garbage);
+        let _ = wire::decode_start(&garbage);
+        let mut r = wire::FrameReader::new(&garbage[..]);
+        while let Ok(Some(_)) = r.next_frame() {}
+    }
 }

@@ -10,6 +10,7 @@ pub mod cmd;
 pub mod guard;
 pub mod log;
 pub mod pool;
+pub mod process;
 pub mod regex;
 pub mod request;
 pub mod server;

@@ -45,6 +45,9 @@ pub struct DirConfig {
     pub dispatch_script: Option<ScriptRef>,
     pub pass_apache_request: Option<bool>,
     pub handler_scripts: Vec<HandlerScript>,
+    /// `WSGIErrorOverride`: daemon error responses give way to Apache's
+    /// `ErrorDocument`.
+    pub error_override: Option<bool>,
 }
 
 fn pick<T: Clone>(add: &Option<T>, base: &Option<T>) -> Option<T> {
@@ -73,6 +76,7 @@ impl DirConfig {
             dispatch_script: pick(&add.dispatch_script, &base.dispatch_script),
             pass_apache_request: pick(&add.pass_apache_request, &base.pass_apache_request),
             handler_scripts: merge_handlers(&base.handler_scripts, &add.handler_scripts),
+            error_override: pick(&add.error_override, &base.error_override),
         }
     }
 

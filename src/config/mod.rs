@@ -2,6 +2,7 @@
 //! touches httpd or Python, so it is unit-tested by `tests/pure.rs`.
 
 pub mod alias;
+pub mod daemon;
 pub mod dir;
 pub mod groups;
 pub mod proxy;

@@ -5,12 +5,13 @@
 mod auth;
 mod backend;
 mod dispatch;
-mod env;
+pub(crate) mod env;
 mod handler;
 mod script;
 mod translate;
 
 pub use auth::{check_access, check_groups, check_password, get_realm_hash};
+pub use backend::{level as log_level, EmbeddedBackend};
 pub use handler::handle;
 pub use translate::translate;
 
@@ -109,4 +110,3 @@ fn preload(s: Server) {
         }
     }
 }
-

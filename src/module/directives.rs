@@ -10,15 +10,17 @@ use std::sync::Arc;
 use super::store::{Alias, ImportScript, Pattern, ServerConfig};
 use crate::apache::cmd::{self, split_conf_words, Cmd, AUTHCFG, FILEINFO, SERVER, SERVER_DIR};
 use crate::apache::{self, cstr_lossy, regex::Regex};
+use crate::config::daemon::DaemonGroup;
 use crate::config::proxy::{ProxyHeader, TrustedNet};
 use crate::config::python_home::{check_python_home, parse_version};
 use crate::config::scripts::{HandlerScript, ScriptRef};
 use crate::config::{AliasOptions, DirConfig, HeadMode};
+use crate::daemon::GroupEntry;
 use crate::ffi;
 
 /// `command_rec` array terminated by a zeroed entry.
 #[repr(transparent)]
-pub struct Table(pub [ffi::command_rec; 38]);
+pub struct Table(pub [ffi::command_rec; 42]);
 // SAFETY: httpd only reads the table; the pointers in it are 'static.
 unsafe impl Sync for Table {}
 
@@ -37,7 +39,7 @@ pub static TABLE: Table = Table([
     cmd::flag(c"WSGIDontWriteBytecode", dont_write_bytecode, SERVER, c"On: do not write .pyc files"),
     cmd::flag(c"WSGIRestrictEmbedded", restrict_embedded, SERVER, c"On: refuse to run applications in Apache's own processes"),
     cmd::take1(c"WSGIApplicationGroup", application_group, SERVER_DIR, c"Application group (interpreter): %{GLOBAL} or a name"),
-    cmd::take1(c"WSGIProcessGroup", process_group, SERVER_DIR, c"Daemon process group: %{GLOBAL} for embedded mode"),
+    cmd::take1(c"WSGIProcessGroup", process_group, SERVER_DIR, c"Daemon process group name, %{ENV:var}, or %{GLOBAL} for embedded mode"),
     cmd::raw_args(c"WSGIDaemonProcess", daemon_process, SERVER, c"name [option=value ...]"),
     cmd::take1(c"WSGICallableObject", callable_object, FILEINFO, c"Name of the WSGI callable in the script (default: application)"),
     cmd::flag(c"WSGIPassAuthorization", pass_authorization, FILEINFO, c"On: pass the Authorization header to the application"),
@@ -63,7 +65,11 @@ pub static TABLE: Table = Table([
     cmd::flag(c"WSGIDestroyInterpreter", destroy_interpreter, SERVER, c"Off: skip Python finalisation at process exit"),
     cmd::flag(c"WSGICaseSensitivity", case_sensitivity, SERVER, c"Whether script paths are case sensitive"),
     cmd::raw_args(c"WSGIImportScript", import_script, SERVER, c"path process-group=NAME application-group=NAME"),
-    cmd::take1(c"WSGISocketPrefix", accepted_noop, SERVER, c"Daemon socket prefix (accepted; daemon mode is not available yet)"),
+    cmd::take1(c"WSGISocketPrefix", socket_prefix, SERVER, c"Path prefix of the daemon sockets (default: the runtime directory's 'wsgi')"),
+    cmd::flag(c"WSGISocketRotation", accepted_flag, SERVER, c"Accepted for compatibility: daemon socket names are always stable across restarts"),
+    cmd::take1(c"WSGIAcceptMutex", accepted_noop, SERVER, c"Accepted for compatibility: daemon processes need no accept mutex"),
+    cmd::iterate(c"WSGIRestrictProcess", accepted_iterate, SERVER_DIR, c"Process groups allowed here (accepted; not enforced yet)"),
+    cmd::flag(c"WSGIErrorOverride", error_override, FILEINFO, c"On: daemon error responses (4xx/5xx) are replaced by Apache's ErrorDocument"),
     cmd::flag(c"WSGILazyInitialization", accepted_flag, SERVER, c"Accepted for compatibility: Python always starts in the child processes"),
     cmd::flag(c"WSGIVerboseDebugging", accepted_flag, SERVER, c"Accepted for compatibility: use LogLevel wsgi:debug"),
     // SAFETY: a zeroed command_rec (null name) terminates the table.
@@ -266,14 +272,7 @@ unsafe extern "C" fn process_group(
     value: *const c_char,
 ) -> *const c_char {
     run(cmd, |_| {
-        let v = arg(value);
-        if v != "%{GLOBAL}" && !v.is_empty() {
-            return Err(format!(
-                "process group '{v}' cannot be used: daemon mode (WSGIDaemonProcess) is not available in this \
-                 version of mod_wsgi_rs; use WSGIProcessGroup %{{GLOBAL}} (embedded mode) or remove the directive"
-            ));
-        }
-        dir_conf(m).process_group = Some(String::new());
+        dir_conf(m).process_group = Some(arg(value));
         Ok(())
     })
 }
@@ -281,13 +280,64 @@ unsafe extern "C" fn process_group(
 unsafe extern "C" fn daemon_process(
     cmd: *mut ffi::cmd_parms,
     _m: *mut c_void,
-    _line: *const c_char,
+    line: *const c_char,
+) -> *const c_char {
+    run(cmd, |cmd| {
+        let group = DaemonGroup::parse(&words(cmd, line))?;
+        let conf = server_conf(cmd);
+        if conf.daemons.iter().any(|g| g.conf.name == group.name) {
+            return Err(format!(
+                "Name duplicates previous WSGI daemon definition: '{}'",
+                group.name
+            ));
+        }
+        conf.daemons.push(Arc::new(GroupEntry::new(group)));
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn socket_prefix(
+    cmd: *mut ffi::cmd_parms,
+    _m: *mut c_void,
+    value: *const c_char,
+) -> *const c_char {
+    run(cmd, |cmd| {
+        cmd.check_global_only()?;
+        let v = arg(value);
+        let path = if v.starts_with('/') {
+            v
+        } else {
+            // SAFETY: the pool is live; the result is a string in it.
+            let root = unsafe {
+                cstr_lossy(ffi::ap_server_root_relative(
+                    cmd.pool().as_ptr(),
+                    cmd.pool().strdup(v.as_bytes()),
+                ))
+            };
+            root.unwrap_or(v)
+        };
+        server_conf(cmd).socket_prefix = Some(path);
+        Ok(())
+    })
+}
+
+unsafe extern "C" fn error_override(
+    cmd: *mut ffi::cmd_parms,
+    m: *mut c_void,
+    on: c_int,
 ) -> *const c_char {
     run(cmd, |_| {
-        Err("daemon mode is not available in this version of mod_wsgi_rs; remove WSGIDaemonProcess and \
-             WSGIProcessGroup to run the application in embedded mode"
-            .into())
+        dir_conf(m).error_override = Some(on != 0);
+        Ok(())
     })
+}
+
+unsafe extern "C" fn accepted_iterate(
+    cmd: *mut ffi::cmd_parms,
+    _m: *mut c_void,
+    _v: *const c_char,
+) -> *const c_char {
+    run(cmd, |_| Ok(()))
 }
 
 unsafe extern "C" fn callable_object(
@@ -532,7 +582,10 @@ fn warn_if_missing(cmd: Cmd, target: &str) {
     if std::path::Path::new(target).exists() {
         return;
     }
-    let at = cmd.location().map(|l| format!(" ({l})")).unwrap_or_default();
+    let at = cmd
+        .location()
+        .map(|l| format!(" ({l})"))
+        .unwrap_or_default();
     crate::apache::log::server(
         crate::apache::server::Server::none(),
         crate::apache::Level::Warn,

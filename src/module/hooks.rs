@@ -6,7 +6,7 @@ use std::ptr;
 
 use crate::apache::{self, log, server, Pool, Request};
 use crate::ffi;
-use crate::{embedded, interp};
+use crate::{daemon, embedded, interp};
 
 const OK: c_int = ffi::OK as c_int;
 const DECLINED: c_int = ffi::DECLINED as c_int;
@@ -75,6 +75,13 @@ unsafe extern "C" fn post_config(
             ffi::ap_add_version_component(pconf, pool.strdup(version.as_bytes()));
             ffi::ap_add_version_component(pconf, pool.strdup(python_component().as_bytes()));
         }
+        // SAFETY: post_config passes the live main server.
+        let main = unsafe { server::Server::from_raw(s) };
+        // SAFETY: pconf is the live configuration pool.
+        if let Err(e) = daemon::start(unsafe { Pool::from_raw(pconf) }, main) {
+            log::server(main, log::Level::Crit, &e);
+            return SERVER_ERROR;
+        }
         OK
     })
 }
@@ -97,7 +104,8 @@ fn python_component() -> String {
 unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) {
     apache::guard("child_init", (), || {
         // SAFETY: child_init passes the live main server.
-        if !embedded::start_python(unsafe { server::Server::from_raw(s) }) {
+        let main = unsafe { server::Server::from_raw(s) };
+        if daemon::proxy::daemon_only(main) || !embedded::start_python(main) {
             return;
         }
         // SAFETY: pchild lives until the child exits; its cleanups run on
@@ -116,5 +124,7 @@ unsafe extern "C" fn translate_name(r: *mut ffi::request_rec) -> c_int {
 unsafe extern "C" fn handler(r: *mut ffi::request_rec) -> c_int {
     // SAFETY: httpd passes a live request.
     let req = unsafe { Request::from_raw(r) };
-    apache::guard("handler", SERVER_ERROR, || embedded::handle(req))
+    apache::guard("handler", SERVER_ERROR, || {
+        daemon::proxy::handle(req).unwrap_or_else(|| embedded::handle(req))
+    })
 }

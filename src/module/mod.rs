@@ -58,6 +58,18 @@ pub fn dir_config<'a>(r: apache::Request) -> &'a DirConfig {
     unsafe { &*apache::server::module_config(r.per_dir_config(), module_ptr()).cast::<DirConfig>() }
 }
 
+/// The server-level per-directory configuration of a server (what
+/// directives outside any section set).
+pub fn server_dir_defaults<'a>(s: Server) -> Option<&'a DirConfig> {
+    // SAFETY: a live server_rec's lookup_defaults is its server-level
+    // config vector; our slot there is a pool-owned DirConfig.
+    unsafe {
+        let cv = (*s.as_ptr()).lookup_defaults;
+        let p = apache::server::module_config(cv, module_ptr()).cast::<DirConfig>();
+        (!cv.is_null() && !p.is_null()).then(|| &*p)
+    }
+}
+
 /// The server configuration of a server (virtual host).
 pub fn server_config<'a>(s: Server) -> &'a ServerConfig {
     // SAFETY: create/merge_server_config filled the slot with a

@@ -54,6 +54,10 @@ pub struct ImportScript {
 pub struct ServerConfig {
     pub aliases: Vec<Arc<Alias>>,
     pub python: PythonConfig,
+    /// `WSGIDaemonProcess` groups (a vhost sees the main server's too).
+    pub daemons: Vec<Arc<crate::daemon::GroupEntry>>,
+    /// `WSGISocketPrefix` (global).
+    pub socket_prefix: Option<String>,
 }
 
 impl ServerConfig {
@@ -68,6 +72,13 @@ impl ServerConfig {
                 .cloned()
                 .collect(),
             python: base.python.clone(),
+            daemons: add
+                .daemons
+                .iter()
+                .chain(base.daemons.iter())
+                .cloned()
+                .collect(),
+            socket_prefix: base.socket_prefix.clone(),
         }
     }
 }

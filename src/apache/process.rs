@@ -1,0 +1,182 @@
+//! Process-level facts and httpd's "other child" supervision, for daemon
+//! mode: Apache's `User`/`Group`, the runtime directory, closing the
+//! listeners in a forked process, the original argv (for the process
+//! title), and registering a forked process so the MPM tells us when it
+//! dies.
+
+use std::ffi::{c_void, CString};
+use std::os::raw::{c_char, c_int};
+
+use super::server::{self, Server};
+use super::Pool;
+use crate::ffi;
+
+/// Apache's `User` and `Group` (mod_unixd), as ids, and the user name.
+pub fn apache_ids() -> (u32, u32, Option<String>) {
+    let (mut uid, mut gid) = (0u32, 0u32);
+    // SAFETY: reads two fields of mod_unixd's global configuration.
+    unsafe { ffi::rs_unixd_ids(&mut uid, &mut gid) };
+    // SAFETY: the name is null or a string living as long as the config.
+    let name = unsafe { super::cstr_lossy(ffi::rs_unixd_user_name()) };
+    (uid, gid, name)
+}
+
+/// Closes Apache's listening sockets in a process forked from the parent.
+pub fn close_listeners() {
+    // SAFETY: called in a freshly forked process that does not serve
+    // HTTP; ap_close_listeners only closes descriptors.
+    unsafe { ffi::rs_close_listeners() };
+}
+
+/// `name` under httpd's runtime directory (`DefaultRuntimeDir`).
+pub fn runtime_dir_relative(pool: Pool, name: &str) -> Option<String> {
+    let c = CString::new(name).ok()?;
+    // SAFETY: the pool is live; the result is allocated in it.
+    unsafe { super::cstr_lossy(ffi::ap_runtime_dir_relative(pool.as_ptr(), c.as_ptr())) }
+}
+
+/// Redirects the request internally to `uri` (a daemon's `Location`
+/// with status 200), as a GET without a body.
+pub fn internal_redirect(r: super::Request, uri: &str) {
+    let Ok(c) = CString::new(uri) else { return };
+    r.set_method_get();
+    let p = r.pool().strdup(c.as_bytes());
+    // SAFETY: r is live; the URI lives in r->pool.
+    unsafe {
+        ffi::apr_table_unset((*r.as_ptr()).headers_in, c"Content-Length".as_ptr());
+        ffi::ap_internal_redirect_handler(p, r.as_ptr());
+    }
+}
+
+/// True when the MPM is shutting down or restarting.
+pub fn mpm_stopping() -> bool {
+    server::mpm_query(ffi::AP_MPMQ_MPM_STATE) == ffi::AP_MPMQ_STOPPING
+}
+
+/// The argument vector of the httpd process, whose memory is overwritten
+/// to set a process title.
+#[derive(Clone, Copy)]
+pub struct Argv {
+    argv: *const *const c_char,
+    argc: c_int,
+}
+
+// SAFETY: a plain pointer into the process's own argv area, only used in
+// a single-threaded forked process.
+unsafe impl Send for Argv {}
+
+impl Argv {
+    pub fn of(s: Server) -> Argv {
+        // SAFETY: a live server_rec's process is the process_rec of httpd.
+        unsafe {
+            let p = (*s.as_ptr()).process;
+            Argv {
+                argv: (*p).argv,
+                argc: (*p).argc,
+            }
+        }
+    }
+
+    /// Writes `title` over the contiguous argv strings (what `ps` shows),
+    /// truncated to the space they occupy, and sets the thread name.
+    pub fn set_title(self, title: &str) {
+        if self.argv.is_null() || self.argc < 1 {
+            return;
+        }
+        // SAFETY: argv[0..argc] are the NUL-terminated strings main()
+        // received; we only write within the contiguous area they span.
+        unsafe {
+            let start = *self.argv as *mut u8;
+            let mut end = start.add(libc::strlen(start.cast()));
+            for i in 1..self.argc as usize {
+                let a = *self.argv.add(i) as *mut u8;
+                if a != end.add(1) {
+                    break;
+                }
+                end = a.add(libc::strlen(a.cast()));
+            }
+            let space = end.offset_from(start) as usize;
+            let n = title.len().min(space);
+            std::ptr::copy_nonoverlapping(title.as_ptr(), start, n);
+            std::ptr::write_bytes(start.add(n), 0, space + 1 - n);
+        }
+        let comm = CString::new(title.chars().take(15).collect::<String>()).unwrap_or_default();
+        // SAFETY: PR_SET_NAME copies up to 16 bytes of a C string.
+        unsafe { libc::prctl(libc::PR_SET_NAME, comm.as_ptr()) };
+    }
+}
+
+/// What the MPM reports about a registered process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// It exited or was killed; the raw wait status.
+    Death(c_int),
+    /// The MPM lost track of it.
+    Lost,
+    /// The configuration is going away (restart or stop).
+    Gone,
+}
+
+/// A process registered with `apr_proc_other_child_register`. The
+/// callback returns the pid of a replacement to keep supervising, or
+/// `None` to stop.
+pub struct Supervised {
+    proc_: ffi::apr_proc_t,
+    pool: Pool,
+    on_event: Box<dyn FnMut(Event) -> Option<i32>>,
+}
+
+impl Supervised {
+    /// Registers `pid`; the registration lives in (and ends with) `pool`.
+    pub fn register(pool: Pool, pid: i32, on_event: Box<dyn FnMut(Event) -> Option<i32>>) {
+        // SAFETY: apr_proc_t is plain data; only pid is read by APR.
+        let mut proc_: ffi::apr_proc_t = unsafe { std::mem::zeroed() };
+        proc_.pid = pid;
+        let raw = pool.own(Supervised {
+            proc_,
+            pool,
+            on_event,
+        });
+        // SAFETY: raw is pool-owned and outlives the registration, which
+        // APR removes in a cleanup of the same pool registered later (so
+        // it runs first).
+        unsafe { register_raw(raw) };
+    }
+}
+
+unsafe fn register_raw(raw: *mut Supervised) {
+    // SAFETY: per the caller, raw is live for the pool's lifetime.
+    unsafe {
+        ffi::apr_proc_other_child_register(
+            &mut (*raw).proc_,
+            Some(maintenance),
+            raw.cast(),
+            std::ptr::null_mut(),
+            (*raw).pool.as_ptr(),
+        )
+    };
+}
+
+unsafe extern "C" fn maintenance(reason: c_int, data: *mut c_void, status: c_int) {
+    super::guard("other child maintenance", (), || {
+        let raw = data.cast::<Supervised>();
+        let event = match reason {
+            ffi::APR_OC_REASON_DEATH => Event::Death(status),
+            ffi::APR_OC_REASON_LOST => Event::Lost,
+            ffi::APR_OC_REASON_RESTART | ffi::APR_OC_REASON_UNREGISTER => Event::Gone,
+            _ => return,
+        };
+        // SAFETY: data is the pool-owned Supervised registered above.
+        let sup = unsafe { &mut *raw };
+        let next = (sup.on_event)(event);
+        if matches!(event, Event::Death(_) | Event::Lost) {
+            // SAFETY: data is registered; unregister before re-registering.
+            unsafe { ffi::apr_proc_other_child_unregister(data) };
+            if let Some(pid) = next {
+                sup.proc_.pid = pid;
+                // SAFETY: as in register.
+                unsafe { register_raw(raw) };
+            }
+        }
+    })
+}

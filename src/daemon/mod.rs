@@ -1,0 +1,218 @@
+//! Daemon mode: `WSGIDaemonProcess` groups run the application in
+//! processes of their own, forked from the Apache parent (which never
+//! starts Python), and Apache children proxy requests to them over a UNIX
+//! socket.
+//!
+//! Per group the parent forks one *supervisor* (no Python, privileges
+//! dropped) registered with httpd's other-child mechanism; the supervisor
+//! forks the `processes` daemon processes, respawns one at once when it
+//! dies, and starts a replacement as soon as one begins a graceful
+//! recycle. All of them share one listening socket that the parent keeps
+//! open across graceful restarts, so connections queued while processes
+//! turn over are picked up by the next one instead of failing.
+
+pub mod proxy;
+mod serve;
+pub mod sock;
+mod supervisor;
+pub mod wire;
+mod worker;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use crate::apache::process::{self, Argv, Event, Supervised};
+use crate::apache::server::Server;
+use crate::apache::{log, Level, Pool};
+use crate::config::daemon::DaemonGroup;
+use crate::module;
+
+/// The server whose error log and `LogLevel` daemon-side lines use: set
+/// once in each supervisor and daemon process after fork (process state).
+static LOG_SERVER: std::sync::atomic::AtomicPtr<crate::ffi::server_rec> =
+    std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
+
+/// Logs from a supervisor or daemon process, against the main server.
+pub fn dlog(level: Level, msg: &str) {
+    // SAFETY: the pointer is null or the main server_rec of the
+    // configuration this process was forked with, which it never frees.
+    let s = unsafe { Server::from_raw(LOG_SERVER.load(Ordering::Relaxed)) };
+    log::server(s, level, msg);
+}
+
+/// A group as the configuration defines it, plus what post_config
+/// decides for this generation (the socket path).
+pub struct GroupEntry {
+    pub conf: DaemonGroup,
+    pub socket: OnceLock<PathBuf>,
+    /// The server-wide Python settings (`WSGIPythonHome`, ...).
+    pub python: OnceLock<crate::module::store::PythonConfig>,
+}
+
+impl GroupEntry {
+    pub fn new(conf: DaemonGroup) -> GroupEntry {
+        GroupEntry {
+            conf,
+            socket: OnceLock::new(),
+            python: OnceLock::new(),
+        }
+    }
+}
+
+/// Every group of the configuration, once (vhosts inherit the main
+/// server's list).
+fn all_groups(s: Server) -> Vec<Arc<GroupEntry>> {
+    let mut out: Vec<Arc<GroupEntry>> = Vec::new();
+    let mut next = Some(s);
+    while let Some(server) = next {
+        for g in &module::server_config(server).daemons {
+            if !out.iter().any(|o| Arc::ptr_eq(o, g)) {
+                out.push(g.clone());
+            }
+        }
+        next = server.next();
+    }
+    out
+}
+
+/// True when the configuration defines daemon groups.
+pub fn any_groups(s: Server) -> bool {
+    !all_groups(s).is_empty()
+}
+
+fn sanitize(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// Checks that the Apache children (`uid`) can reach `dir`.
+fn check_reachable(dir: &Path, uid: u32, gid: u32) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let mut cur = Some(dir);
+    while let Some(d) = cur {
+        let m = std::fs::metadata(d).map_err(|e| format!("'{}': {e}", d.display()))?;
+        if !m.is_dir() {
+            return Err(format!("'{}' is not a directory", d.display()));
+        }
+        let mode = m.mode();
+        let ok = uid == 0
+            || (m.uid() == uid && mode & 0o100 != 0)
+            || (m.gid() == gid && mode & 0o010 != 0)
+            || mode & 0o001 != 0;
+        if !ok {
+            return Err(format!(
+                "'{}' (mode {:o}, owner {}:{}) cannot be searched by Apache's User (uid {uid})",
+                d.display(),
+                mode & 0o7777,
+                m.uid(),
+                m.gid()
+            ));
+        }
+        cur = d.parent();
+    }
+    Ok(())
+}
+
+/// post_config (not the pre-flight pass): creates each group's socket
+/// and starts its supervisor. An error fails the start-up.
+pub fn start(pconf: Pool, s: Server) -> Result<(), String> {
+    let groups = all_groups(s);
+    if groups.is_empty() {
+        sock::sweep();
+        return Ok(());
+    }
+    let conf = module::server_config(s);
+    let prefix = match &conf.socket_prefix {
+        Some(p) => p.clone(),
+        None => {
+            process::runtime_dir_relative(pconf, "wsgi").unwrap_or_else(|| "/var/run/wsgi".into())
+        }
+    };
+    proxy::init_deaths();
+    let (uid, gid, _) = process::apache_ids();
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    let dir = Path::new(&prefix).parent().unwrap_or(Path::new("/"));
+    check_reachable(dir, uid, gid).map_err(|e| {
+        format!(
+            "[WSGI-RS-E401] the daemon socket directory is not usable: {e}. Create it or make it searchable \
+             by Apache's User, or set WSGISocketPrefix to a path in a directory that is (for example \
+             WSGISocketPrefix /var/run/apache2/wsgi)"
+        )
+    })?;
+    // SAFETY: getpid has no preconditions.
+    let ppid = unsafe { libc::getpid() };
+    let argv = Argv::of(s);
+    for g in &groups {
+        let path = PathBuf::from(format!("{prefix}.{ppid}.{}.sock", sanitize(&g.conf.name)));
+        let owner = root.then(|| {
+            let su = g
+                .conf
+                .socket_user
+                .as_ref()
+                .and_then(supervisor::resolve_uid);
+            (su.unwrap_or(uid), gid)
+        });
+        let fd = sock::listener(&path, g.conf.listen_backlog, owner).map_err(|e| {
+            format!(
+                "[WSGI-RS-E401] cannot create the socket '{}' of daemon process group '{}': {e}",
+                path.display(),
+                g.conf.name
+            )
+        })?;
+        let _ = g.socket.set(path);
+        let _ = g.python.set(conf.python.clone());
+        for opt in &g.conf.inert {
+            log::server(s, Level::Notice, &format!(
+                "[WSGI-RS-N410] WSGIDaemonProcess {}: option '{opt}' is accepted but has no effect in this version",
+                g.conf.name
+            ));
+        }
+        launch(pconf, g.clone(), fd, argv, s);
+    }
+    sock::sweep();
+    Ok(())
+}
+
+/// Forks the group's supervisor and keeps it supervised for this
+/// configuration generation; on restart or stop it is told to drain.
+fn launch(pconf: Pool, g: Arc<GroupEntry>, fd: i32, argv: Argv, s: Server) {
+    LOG_SERVER.store(s.as_ptr(), Ordering::Relaxed);
+    let Some(pid) = supervisor::spawn(&g, fd, argv) else {
+        return;
+    };
+    let current = Arc::new(AtomicI32::new(pid));
+    let cur = current.clone();
+    let name = g.conf.name.clone();
+    Supervised::register(
+        pconf,
+        pid,
+        Box::new(move |event| match event {
+            Event::Death(_) | Event::Lost if !process::mpm_stopping() => {
+                log::server(Server::none(), Level::Error, &format!(
+                    "[WSGI-RS-E409] supervisor of daemon process group '{name}' (pid {}) exited; starting it again",
+                    cur.load(Ordering::Relaxed)
+                ));
+                let pid = supervisor::spawn(&g, fd, argv)?;
+                cur.store(pid, Ordering::Relaxed);
+                Some(pid)
+            }
+            _ => None,
+        }),
+    );
+    pconf.on_cleanup(Box::new(move || {
+        let pid = current.load(Ordering::Relaxed);
+        if pid > 0 {
+            // SAFETY: signals our own supervisor process.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
+    }));
+}

@@ -1,0 +1,531 @@
+//! The Apache child's side of daemon mode: when a request's process
+//! group names a daemon group, send the CGI variables and the body over
+//! the group socket and stream the response back through this child's
+//! output filters. No Python runs here.
+
+use std::ffi::CString;
+use std::io::ErrorKind;
+use std::os::raw::c_int;
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use super::serve::META;
+use super::sock::{self, FdStream};
+use super::wire::{self, FrameReader, Kind};
+use super::GroupEntry;
+use crate::apache::request::{BodyPolicy, FileKind};
+use crate::apache::{process, Level, Request};
+use crate::config::daemon::resolve_group;
+use crate::embedded::EmbeddedBackend;
+use crate::wsgi::{Backend, Push};
+use crate::{ffi, module};
+
+const RING: usize = 64;
+/// A ring of `(pid << 32 | wait status)` in memory shared by the Apache
+/// parent's descendants: supervisors record deaths, children read them.
+/// Process-lifetime state (created once in the parent), not config.
+static DEATHS: AtomicPtr<AtomicU64> = AtomicPtr::new(std::ptr::null_mut());
+
+pub fn init_deaths() {
+    if !DEATHS.load(Ordering::Acquire).is_null() {
+        return;
+    }
+    // SAFETY: an anonymous shared mapping, zero-filled, never unmapped.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            (RING + 1) * 8,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if p != libc::MAP_FAILED {
+        DEATHS.store(p.cast(), Ordering::Release);
+    }
+}
+
+fn ring() -> Option<&'static [AtomicU64]> {
+    let p = DEATHS.load(Ordering::Acquire);
+    // SAFETY: the mapping lives for the process and holds RING+1 words.
+    (!p.is_null()).then(|| unsafe { std::slice::from_raw_parts(p, RING + 1) })
+}
+
+pub fn record_death(pid: i32, status: c_int) {
+    if let Some(r) = ring() {
+        let i = r[0].fetch_add(1, Ordering::AcqRel) as usize % RING;
+        r[1 + i].store(
+            ((pid as u64) << 32) | status as u32 as u64,
+            Ordering::Release,
+        );
+    }
+}
+
+fn death_of(pid: i32) -> Option<c_int> {
+    let deadline = Instant::now() + Duration::from_millis(700);
+    loop {
+        let found = ring()?
+            .iter()
+            .skip(1)
+            .map(|e| e.load(Ordering::Acquire))
+            .find(|e| (e >> 32) as i32 == pid && *e != 0);
+        if let Some(e) = found {
+            return Some(e as u32 as c_int);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn lossy(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// The daemon group this request goes to, `None` for embedded mode.
+fn group_of(r: Request) -> Option<String> {
+    let dir = module::dir_config(r);
+    let raw = r
+        .notes()
+        .get(c"mod_wsgi.process_group")
+        .map(lossy)
+        .or_else(|| dir.process_group.clone())?;
+    let env = r.subprocess_env();
+    resolve_group(&raw, |v| {
+        CString::new(v).ok().and_then(|k| env.get(&k).map(lossy))
+    })
+}
+
+/// Handles the request when it belongs to a daemon group.
+pub fn handle(r: Request) -> Option<c_int> {
+    if !matches!(
+        r.handler(),
+        Some(b"wsgi-script") | Some(b"application/x-httpd-wsgi")
+    ) {
+        return None;
+    }
+    let name = group_of(r)?;
+    let conf = module::server_config(r.server());
+    let Some(g) = conf.daemons.iter().find(|g| g.conf.name == name) else {
+        r.log(
+            Level::Error,
+            &format!(
+                "[WSGI-RS-E403] No WSGI daemon process called '{name}' has been configured: {}",
+                lossy(r.uri())
+            ),
+        );
+        return Some(ffi::HTTP_INTERNAL_SERVER_ERROR as c_int);
+    };
+    Some(proxy(r, g))
+}
+
+fn proxy(r: Request, g: &GroupEntry) -> c_int {
+    let dir = module::dir_config(r);
+    let script = lossy(r.filename().unwrap_or(b""));
+    let forced = r.notes().get(c"alias-forced-type").is_some();
+    if !forced && !r.exec_cgi_allowed() {
+        r.log(
+            Level::Error,
+            &format!("[WSGI-RS-W201] Options ExecCGI is off in this directory: {script}"),
+        );
+        return ffi::HTTP_FORBIDDEN as c_int;
+    }
+    match r.file_kind() {
+        FileKind::Regular => {}
+        FileKind::Directory => return ffi::HTTP_FORBIDDEN as c_int,
+        _ => {
+            r.log(
+                Level::Error,
+                &format!("[WSGI-RS-E104] Target WSGI script not found or unable to stat: {script}"),
+            );
+            return ffi::HTTP_NOT_FOUND as c_int;
+        }
+    }
+    let policy = if dir.chunked_request == Some(true) {
+        BodyPolicy::Dechunk
+    } else {
+        BodyPolicy::RefuseChunked
+    };
+    if let Err(status) = r.setup_body(policy) {
+        return status;
+    }
+    let has_body = r.should_read_body();
+    let request_start = Instant::now();
+    let frame = request_frame(r, &script, has_body);
+    let Some(path) = g.socket.get() else {
+        return ffi::HTTP_SERVICE_UNAVAILABLE as c_int;
+    };
+    let stream = match connect(path, g.conf.connect_timeout) {
+        Ok(s) => s,
+        Err(e) => {
+            r.log(Level::Error, &format!(
+                "[WSGI-RS-E404] Unable to connect to WSGI daemon process '{}' on '{}': {e} (uid {})",
+                g.conf.name, path.display(), std::process::id()
+            ));
+            return ffi::HTTP_SERVICE_UNAVAILABLE as c_int;
+        }
+    };
+    let io_timeout = Duration::from_secs(if g.conf.socket_timeout > 0 {
+        g.conf.socket_timeout
+    } else {
+        300
+    });
+    let _ = stream.set_read_timeout(Some(io_timeout));
+    let _ = stream.set_write_timeout(Some(io_timeout));
+    let mut w = match stream.try_clone() {
+        Ok(w) => w,
+        Err(_) => return 503,
+    };
+    if wire::write_frame(&mut w, Kind::Request, &[&frame]).is_err() {
+        return fail_502(r, g, None, "could not send the request");
+    }
+    let mut fs = FdStream::new(stream);
+    let mut pid = None;
+    if g.conf.queue_timeout > 0
+        && !sock::wait_readable(
+            sock_fd(&fs),
+            Some(Duration::from_secs(g.conf.queue_timeout)),
+        )
+    {
+        r.log(Level::Error, &format!(
+                "[WSGI-RS-E407] queue-timeout: request waited more than {} s for a free thread in daemon process group '{}'; answering 504",
+                g.conf.queue_timeout, g.conf.name));
+        return ffi::HTTP_GATEWAY_TIME_OUT as c_int;
+    }
+    // Body: streamed in frames; a daemon that stops reading is ignored.
+    if has_body {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut ok = true;
+        loop {
+            let Some(n) = r.read_body(&mut buf) else {
+                return ffi::HTTP_BAD_REQUEST as c_int;
+            };
+            if n == 0 {
+                break;
+            }
+            if ok {
+                ok = wire::write_frame(&mut w, Kind::Body, &[&buf[..n]]).is_ok();
+            }
+        }
+    }
+    let _ = wire::write_frame(&mut w, Kind::BodyEnd, &[]);
+    let mut reader = FrameReader::new(&mut fs);
+    let mut backend = EmbeddedBackend::new(r, true, false);
+    let mut started = false;
+    loop {
+        if !started && g.conf.request_timeout > 0 {
+            let left =
+                Duration::from_secs(g.conf.request_timeout).saturating_sub(request_start.elapsed());
+            if !sock::wait_readable(reader.get_ref().stream_fd(), Some(left)) {
+                r.log(Level::Error, &format!(
+                    "[WSGI-RS-E405] request-timeout ({} s) exceeded in daemon process group '{}' (pid {}); answering 504",
+                    g.conf.request_timeout, g.conf.name, pid.map_or("?".into(), |p: i32| p.to_string())));
+                return ffi::HTTP_GATEWAY_TIME_OUT as c_int;
+            }
+        }
+        let (kind, len) = match reader.next_prefix() {
+            Ok(Some(x)) => x,
+            Ok(None) | Err(_) if started => {
+                backend.abort();
+                log_cut(r, g, pid);
+                return ffi::OK as c_int;
+            }
+            Ok(None) => {
+                return fail_502(r, g, pid, "closed the connection before sending a response")
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                r.log(Level::Error, &format!("[WSGI-RS-E405] Timeout when reading response from daemon process group '{}'", g.conf.name));
+                return ffi::HTTP_GATEWAY_TIME_OUT as c_int;
+            }
+            Err(e) => return fail_502(r, g, pid, &e.to_string()),
+        };
+        if kind == Kind::Data {
+            // Body bytes go straight from the socket buffer to a bucket.
+            let mut left = len;
+            let mut buf = vec![0u8; len.min(256 * 1024)];
+            while left > 0 {
+                let Ok(n) = reader.read_some(&mut buf, left) else {
+                    backend.abort();
+                    log_cut(r, g, pid);
+                    return ffi::OK as c_int;
+                };
+                left -= n;
+                if backend.write(&[&buf[..n]], Push::Buffer).is_err() {
+                    backend.abort();
+                    return ffi::OK as c_int;
+                }
+            }
+            continue;
+        }
+        let Ok(payload) = reader.payload(len) else {
+            return fail_502(r, g, pid, "truncated frame");
+        };
+        match kind {
+            Kind::Accepted => pid = wire::Cursor(payload).u32().ok().map(|p| p as i32),
+            Kind::Fail => {
+                let status = wire::Cursor(payload).u32().unwrap_or(500) as c_int;
+                if status == 504 {
+                    r.log(Level::Error, &format!(
+                        "[WSGI-RS-E407] queue-timeout: request waited more than {} s before daemon process group '{}' picked it up; answering 504",
+                        g.conf.queue_timeout, g.conf.name));
+                }
+                return status;
+            }
+            Kind::Start => {
+                let Ok((status, line, headers)) = wire::decode_start(payload) else {
+                    return fail_502(r, g, pid, "bad response headers");
+                };
+                let location = headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(b"location"))
+                    .map(|(_, v)| lossy(v));
+                if status == 200 {
+                    if let Some(loc) = location.filter(|l| l.starts_with('/')) {
+                        process::internal_redirect(r, &loc);
+                        return ffi::OK as c_int;
+                    }
+                }
+                if dir.error_override == Some(true) && status >= 400 {
+                    return status as c_int;
+                }
+                let h: Vec<(String, String)> = headers
+                    .iter()
+                    .map(|(k, v)| (lossy(k), v.iter().map(|&b| b as char).collect()))
+                    .collect();
+                let _ = backend.start(status, &lossy(line), &h);
+                started = true;
+            }
+            Kind::File => {
+                let (off, n) = wire::decode_file(payload).unwrap_or((0, 0));
+                let Some(fd) = reader.get_mut_fds().pop_front() else {
+                    return fail_502(r, g, pid, "file frame without a descriptor");
+                };
+                use std::os::fd::AsRawFd;
+                if backend.send_file(fd.as_raw_fd(), off, n).is_err() {
+                    backend.abort();
+                    return ffi::OK as c_int;
+                }
+            }
+            Kind::End => {
+                let _ = backend.finish();
+                return ffi::OK as c_int;
+            }
+            Kind::Abort => {
+                backend.abort();
+                return ffi::OK as c_int;
+            }
+            _ => return fail_502(r, g, pid, "unexpected frame"),
+        }
+    }
+}
+
+fn sock_fd(fs: &FdStream) -> i32 {
+    use std::os::fd::AsRawFd;
+    fs.stream.as_raw_fd()
+}
+
+trait StreamFd {
+    fn stream_fd(&self) -> i32;
+}
+impl StreamFd for &mut FdStream {
+    fn stream_fd(&self) -> i32 {
+        sock_fd(self)
+    }
+}
+trait Fds {
+    fn get_mut_fds(&mut self) -> &mut std::collections::VecDeque<std::os::fd::OwnedFd>;
+}
+impl Fds for FrameReader<&mut FdStream> {
+    fn get_mut_fds(&mut self) -> &mut std::collections::VecDeque<std::os::fd::OwnedFd> {
+        &mut self.get_mut().fds
+    }
+}
+
+fn describe(pid: Option<i32>) -> String {
+    let Some(p) = pid else {
+        return "pid unknown".into();
+    };
+    match death_of(p) {
+        Some(st) if libc::WIFSIGNALED(st) => {
+            format!("pid {p}, killed by signal {}", libc::WTERMSIG(st))
+        }
+        Some(st) => format!("pid {p}, exited with status {}", libc::WEXITSTATUS(st)),
+        None => format!("pid {p}"),
+    }
+}
+
+fn fail_502(r: Request, g: &GroupEntry, pid: Option<i32>, why: &str) -> c_int {
+    r.log(
+        Level::Error,
+        &format!(
+        "[WSGI-RS-E402] daemon process of group '{}' ({}) failed request {}: {why}; answering 502",
+        g.conf.name, describe(pid), lossy(r.log_id().unwrap_or(b"-"))
+    ),
+    );
+    ffi::HTTP_BAD_GATEWAY as c_int
+}
+
+fn log_cut(r: Request, g: &GroupEntry, pid: Option<i32>) {
+    r.log(Level::Error, &format!(
+        "[WSGI-RS-E402] daemon process of group '{}' ({}) died while sending the response of request {}; the response was cut",
+        g.conf.name, describe(pid), lossy(r.log_id().unwrap_or(b"-"))
+    ));
+}
+
+/// Connects, retrying while the group turns over (refused, missing or
+/// full socket) until `timeout` seconds.
+fn connect(path: &std::path::Path, timeout: u64) -> std::io::Result<UnixStream> {
+    let deadline = Instant::now() + Duration::from_secs(timeout.max(1));
+    let start = Instant::now();
+    loop {
+        match UnixStream::connect(path) {
+            Ok(s) => return Ok(s),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::ConnectionRefused | ErrorKind::NotFound | ErrorKind::WouldBlock
+                ) && Instant::now() < deadline =>
+            {
+                let step = if start.elapsed() < Duration::from_secs(2) {
+                    50
+                } else {
+                    500
+                };
+                std::thread::sleep(Duration::from_millis(step));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn request_frame(r: Request, script: &str, has_body: bool) -> Vec<u8> {
+    let dir = module::dir_config(r);
+    let pass_auth = match r.notes().get(c"mod_wsgi.pass_authorization") {
+        Some(v) => v == b"1",
+        None => dir.pass_authorization == Some(true),
+    };
+    let (vars, scheme) = crate::embedded::env::cgi_vars(r, dir, pass_auth);
+    let group_spec = r
+        .notes()
+        .get(c"mod_wsgi.application_group")
+        .map(lossy)
+        .or_else(|| dir.application_group.clone());
+    let script_name = vars
+        .get_bytes("mod_wsgi.script_name")
+        .unwrap_or(b"")
+        .to_vec();
+    let group = crate::embedded::env::application_group(r, group_spec.as_deref(), &script_name);
+    let callable = r
+        .notes()
+        .get(c"mod_wsgi.callable_object")
+        .map(lossy)
+        .unwrap_or_else(|| dir.callable().to_owned());
+    let (host, port) = r.local_listener();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0);
+    let meta: Vec<(String, Vec<u8>)> = vec![
+        ("scheme".into(), scheme.as_bytes().to_vec()),
+        ("script".into(), script.as_bytes().to_vec()),
+        ("mtime".into(), r.file_mtime().to_string().into_bytes()),
+        ("callable".into(), callable.into_bytes()),
+        ("group".into(), group.into_bytes()),
+        (
+            "reload".into(),
+            if dir.reloading() {
+                b"1".to_vec()
+            } else {
+                b"0".to_vec()
+            },
+        ),
+        (
+            "sendfile".into(),
+            if dir.enable_sendfile == Some(true) {
+                b"1".to_vec()
+            } else {
+                b"0".to_vec()
+            },
+        ),
+        ("handler".into(), r.handler().unwrap_or(b"").to_vec()),
+        ("lhost".into(), host.unwrap_or_default()),
+        ("lport".into(), port.to_string().into_bytes()),
+        ("reqid".into(), r.log_id().unwrap_or(b"").to_vec()),
+        ("rstart".into(), r.request_time().to_string().into_bytes()),
+        ("qstart".into(), now.to_string().into_bytes()),
+        (
+            "head".into(),
+            if r.is_header_only() {
+                b"1".to_vec()
+            } else {
+                b"0".to_vec()
+            },
+        ),
+        (
+            "body".into(),
+            if has_body {
+                b"1".to_vec()
+            } else {
+                b"0".to_vec()
+            },
+        ),
+    ];
+    let keys: Vec<Vec<u8>> = meta
+        .iter()
+        .map(|(k, _)| [META.as_bytes(), k.as_bytes()].concat())
+        .collect();
+    wire::encode_pairs(
+        vars.entries
+            .iter()
+            .map(|(k, v)| (k.as_ref(), v.as_ref()))
+            .chain(
+                keys.iter()
+                    .zip(meta.iter())
+                    .map(|(k, (_, v))| (k.as_slice(), v.as_slice())),
+            ),
+    )
+}
+
+/// True when nothing in the configuration runs embedded, as far as the
+/// server-level configuration shows: every server's default process
+/// group, or else every script alias, names a daemon group, and no
+/// server-level auth, dispatch or handler script needs Python here. Then
+/// Apache children do not start Python at all.
+pub fn daemon_only(s: crate::apache::server::Server) -> bool {
+    if !super::any_groups(s) {
+        return false;
+    }
+    let mut next = Some(s);
+    while let Some(server) = next {
+        let conf = module::server_config(server);
+        let Some(dir) = module::server_dir_defaults(server) else {
+            return false;
+        };
+        let daemon = |v: &Option<String>| {
+            v.as_deref()
+                .and_then(|v| resolve_group(v, |_| Some("?".into())))
+                .is_some()
+        };
+        let default_daemon = daemon(&dir.process_group);
+        let aliases_daemon = conf.aliases.iter().all(|a| {
+            a.options
+                .process_group
+                .as_ref()
+                .map_or(default_daemon, |p| daemon(&Some(p.clone())))
+        });
+        if !(default_daemon || (!conf.aliases.is_empty() && aliases_daemon))
+            || dir.access_script.is_some()
+            || dir.auth_user_script.is_some()
+            || dir.auth_group_script.is_some()
+            || dir.dispatch_script.is_some()
+            || !dir.handler_scripts.is_empty()
+        {
+            return false;
+        }
+        next = server.next();
+    }
+    true
+}

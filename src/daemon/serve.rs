@@ -1,0 +1,475 @@
+//! Serving requests inside a daemon process: the request threads'
+//! accept loop, one request over the wire protocol, the adapter's
+//! [`Backend`] over the socket, and the per-request deadline
+//! (`request-timeout`) with the stuck thread's Python stack logged.
+
+use std::io::Write;
+use std::net::Shutdown;
+use std::os::fd::RawFd;
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use pyo3::types::PyDictMethods;
+
+use super::wire::{self, FrameReader, Kind};
+use super::{sock, GroupEntry};
+use crate::apache::server;
+use crate::apache::Level;
+use crate::config::daemon::DaemonGroup;
+use crate::interp;
+use crate::wsgi::{
+    self, Backend, CgiVars, Extras, LogLevel, Push, RequestCtx, RequestObjects, RunInfo, WriteError,
+};
+
+/// Key prefix of the request facts the Apache child sends next to the
+/// CGI variables (not valid variable names, never in the environ).
+pub const META: &str = "\x01";
+
+struct Slot {
+    thread: u64,
+    started: Instant,
+    request_id: String,
+    fired: bool,
+    stream: Option<UnixStream>,
+}
+
+/// State shared by the request threads and the monitor of one process.
+pub struct Shared {
+    pub conf: DaemonGroup,
+    fd: RawFd,
+    stopping: AtomicBool,
+    stopped_at: Mutex<Option<Instant>>,
+    served: AtomicU64,
+    active: AtomicUsize,
+    last_activity: AtomicU64,
+    slots: Mutex<Vec<Option<Slot>>>,
+    total: AtomicU64,
+}
+
+impl Shared {
+    pub fn new(g: &GroupEntry, fd: RawFd) -> Shared {
+        Shared {
+            conf: g.conf.clone(),
+            fd,
+            stopping: AtomicBool::new(false),
+            stopped_at: Mutex::new(None),
+            served: AtomicU64::new(0),
+            active: AtomicUsize::new(0),
+            last_activity: AtomicU64::new(super::worker::now_s()),
+            slots: Mutex::new(Vec::new()),
+            total: AtomicU64::new(0),
+        }
+    }
+    pub fn served(&self) -> u64 {
+        self.served.load(Ordering::Relaxed)
+    }
+    pub fn active(&self) -> usize {
+        self.active.load(Ordering::SeqCst)
+    }
+    pub fn idle_secs(&self) -> u64 {
+        super::worker::now_s().saturating_sub(self.last_activity.load(Ordering::Relaxed))
+    }
+    pub fn stop_accepting(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.stopped_at.lock().get_or_insert_with(Instant::now);
+    }
+    pub fn accepting_stopped_for(&self, d: Duration) -> bool {
+        self.stopped_at.lock().is_some_and(|t| t.elapsed() >= d)
+    }
+
+    /// Fires `request-timeout` for requests past their deadline: logs
+    /// the thread's Python stack, raises in it, and cuts its connection
+    /// (the Apache child answers 504 at the same deadline).
+    pub fn check_request_timeouts(&self) {
+        let limit = self.conf.request_timeout;
+        if limit == 0 {
+            return;
+        }
+        let mut slots = self.slots.lock();
+        for slot in slots.iter_mut().flatten() {
+            if slot.fired || slot.started.elapsed() < Duration::from_secs(limit) {
+                continue;
+            }
+            slot.fired = true;
+            super::dlog(Level::Error, &format!(
+                "[WSGI-RS-E405] request {} exceeded request-timeout ({limit} s) in daemon process {} of group '{}'; the client gets 504; Python stack of the thread follows",
+                slot.request_id, std::process::id(), self.conf.name
+            ));
+            if let Some(s) = slot.stream.take() {
+                let _ = s.shutdown(Shutdown::Both);
+            }
+            let thread = slot.thread;
+            let _ = std::thread::Builder::new()
+                .spawn(move || dump_stacks("request-timeout", Some(thread)));
+        }
+    }
+}
+
+/// Logs the Python stack of `thread` (or of every thread), and for a
+/// single thread raises `RuntimeError` in it so the request unwinds.
+pub fn dump_stacks(why: &str, thread: Option<u64>) {
+    let code = format!(
+        "import sys, traceback, ctypes\n\
+         frames = sys._current_frames()\n\
+         for ident, frame in frames.items():\n\
+         \x20   if {sel} and ident != {t}: continue\n\
+         \x20   for line in ''.join(traceback.format_stack(frame)).rstrip().splitlines():\n\
+         \x20       sys.stderr.write('[{why}] thread %d: %s\\n' % (ident, line))\n\
+         if {sel}:\n\
+         \x20   ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong({t}), ctypes.py_object(RuntimeError('request-timeout exceeded')))\n\
+         sys.stderr.flush()\n",
+        sel = if thread.is_some() { "True" } else { "False" },
+        t = thread.unwrap_or(0),
+    );
+    interp::with_python(|py| {
+        if let Ok(c) = std::ffi::CString::new(code) {
+            if let Err(e) = py.run(&c, None, None) {
+                e.print(py);
+            }
+        }
+    });
+}
+
+/// A request thread: poll, accept, serve, until the process drains.
+pub fn worker_loop(sh: &Shared) {
+    let index = {
+        let mut slots = sh.slots.lock();
+        slots.push(None);
+        slots.len() - 1
+    };
+    // SAFETY: pthread_self has no preconditions; on Linux it is the
+    // value Python's threading.get_ident() returns for this thread.
+    let thread = unsafe { libc::pthread_self() } as u64;
+    let mut thread_requests = 0u64;
+    loop {
+        if sh.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        if !sock::wait_readable(sh.fd, Some(Duration::from_millis(200))) {
+            continue;
+        }
+        sh.active.fetch_add(1, Ordering::SeqCst);
+        let accepted = if sh.stopping.load(Ordering::SeqCst) {
+            None
+        } else {
+            sock::accept(sh.fd).ok()
+        };
+        let Some(stream) = accepted else {
+            sh.active.fetch_sub(1, Ordering::SeqCst);
+            continue;
+        };
+        sh.last_activity
+            .store(super::worker::now_s(), Ordering::Relaxed);
+        thread_requests += 1;
+        let total = sh.total.fetch_add(1, Ordering::Relaxed) + 1;
+        handle(sh, index, thread, stream, (thread_requests, total));
+        sh.slots.lock()[index] = None;
+        sh.served.fetch_add(1, Ordering::Relaxed);
+        sh.last_activity
+            .store(super::worker::now_s(), Ordering::Relaxed);
+        sh.active.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+fn fail(w: &mut UnixStream, status: u16, why: &str) {
+    let _ = wire::write_frame(
+        w,
+        Kind::Fail,
+        &[&u32::from(status).to_le_bytes(), why.as_bytes()],
+    );
+}
+
+fn handle(sh: &Shared, index: usize, thread: u64, stream: UnixStream, counts: (u64, u64)) {
+    let timeout = if sh.conf.socket_timeout > 0 {
+        sh.conf.socket_timeout
+    } else {
+        300
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(timeout)));
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(timeout)));
+    let Ok(mut w) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = FrameReader::new(stream);
+    let owned: Vec<(Vec<u8>, Vec<u8>)> = match reader.next_frame() {
+        Ok(Some((Kind::Request, payload))) => match wire::decode_pairs(payload) {
+            Ok(p) => p
+                .into_iter()
+                .map(|(k, v)| (k.to_vec(), v.to_vec()))
+                .collect(),
+            Err(_) => return,
+        },
+        _ => return,
+    };
+    let daemon_start = now_us();
+    let pid = std::process::id().to_le_bytes();
+    if wire::write_frame(&mut w, Kind::Accepted, &[&pid]).is_err() {
+        return;
+    }
+    let meta = |k: &str| -> &[u8] {
+        owned
+            .iter()
+            .find(|(n, _)| n.strip_prefix(META.as_bytes()) == Some(k.as_bytes()))
+            .map_or(&[][..], |(_, v)| v.as_slice())
+    };
+    let text = |k: &str| String::from_utf8_lossy(meta(k)).into_owned();
+    let num = |k: &str| text(k).parse::<i64>().unwrap_or(0);
+    let queue_start = num("qstart");
+    if sh.conf.queue_timeout > 0
+        && daemon_start - queue_start > sh.conf.queue_timeout as i64 * 1_000_000
+    {
+        fail(&mut w, 504, "queue-timeout");
+        return;
+    }
+    let request_id = text("reqid");
+    sh.slots.lock()[index] = Some(Slot {
+        thread,
+        started: Instant::now(),
+        request_id: request_id.clone(),
+        fired: false,
+        stream: w.try_clone().ok(),
+    });
+    let mut vars = CgiVars::default();
+    for (k, v) in owned
+        .iter()
+        .filter(|(k, _)| !k.starts_with(META.as_bytes()))
+    {
+        vars.push(k, v);
+    }
+    let (script, callable, handler_script) = (text("script"), text("callable"), text("hscript"));
+    let group = text("group");
+    let scheme: &'static str = if meta("scheme") == b"https" {
+        "https"
+    } else {
+        "http"
+    };
+    let extras = Extras {
+        url_scheme: scheme,
+        multithread: sh.conf.threads > 1,
+        multiprocess: sh.conf.multiprocess(),
+        process_group: &sh.conf.name,
+        application_group: &group,
+        callable_object: &callable,
+        request_handler: meta("handler"),
+        handler_script: &handler_script,
+        script_reloading: meta("reload") == b"1",
+        enable_sendfile: meta("sendfile") == b"1",
+        listener_host: meta("lhost"),
+        listener_port: meta("lport"),
+        request_id: request_id.as_bytes(),
+        request_start_us: num("rstart"),
+        script_start_us: daemon_start,
+        thread_id: index as u64 + 1,
+        thread_requests: counts.0,
+        total_requests: counts.1,
+        apache_version: server::apache_version(),
+    };
+    let backend = DaemonBackend {
+        w: match w.try_clone() {
+            Ok(c) => c,
+            Err(_) => return,
+        },
+        r: reader,
+        body_left: 0,
+        body_done: meta("body") != b"1",
+        pending: None,
+        header_only: meta("head") == b"1",
+        request_id: request_id.clone(),
+    };
+    let ctx = RequestCtx::new(Box::new(backend));
+    let info = RunInfo {
+        script: &script,
+        request_id: &request_id,
+        thread_id: index as u64 + 1,
+        start_us: daemon_start,
+    };
+    let outcome = interp::with_group(&group, |py| {
+        let objects = match RequestObjects::new(py, &ctx, &request_id) {
+            Ok(o) => o,
+            Err(e) => {
+                e.print(py);
+                return wsgi::Outcome::Status(500);
+            }
+        };
+        let app = match interp::load_app(
+            py,
+            &script,
+            num("mtime"),
+            &callable,
+            meta("reload") == b"1",
+            None,
+        ) {
+            Ok(app) => app,
+            Err(interp::LoadError::MissingCallable(msg)) => {
+                super::dlog(Level::Error, &format!("[WSGI-RS-E104] {msg}"));
+                return wsgi::Outcome::Status(500);
+            }
+            Err(interp::LoadError::Failed(err)) => {
+                super::dlog(Level::Error, &format!(
+                    "[WSGI-RS-E104] Failed to exec Python script file '{script}' in daemon process group '{}'.", sh.conf.name
+                ));
+                for line in wsgi::traceback_lines(py, &err) {
+                    super::dlog(Level::Error, &line);
+                }
+                return wsgi::Outcome::Status(500);
+            }
+        };
+        let environ = match wsgi::build_environ(py, &vars, &extras, &objects) {
+            Ok(env) => env,
+            Err(e) => {
+                e.print(py);
+                return wsgi::Outcome::Status(500);
+            }
+        };
+        let _ = environ.set_item("mod_wsgi.queue_start", queue_start.to_string());
+        let _ = environ.set_item("mod_wsgi.daemon_start", daemon_start.to_string());
+        let _ = environ.set_item("mod_wsgi.daemon_connects", "1");
+        let _ = environ.set_item("mod_wsgi.daemon_restarts", "0");
+        wsgi::run(py, &app, &environ, &objects, &ctx, &info)
+    });
+    drop(ctx.expire());
+    match outcome {
+        Some(wsgi::Outcome::Done) => {}
+        Some(wsgi::Outcome::Status(s)) => fail(&mut w, s, "error"),
+        None => fail(&mut w, 500, "python not running"),
+    }
+}
+
+/// The adapter's [`Backend`] over the socket to the Apache child.
+struct DaemonBackend {
+    w: UnixStream,
+    r: FrameReader<UnixStream>,
+    body_left: usize,
+    body_done: bool,
+    /// The `Start` frame payload, sent with the first body bytes.
+    pending: Option<Vec<u8>>,
+    header_only: bool,
+    request_id: String,
+}
+
+fn werr(e: std::io::Error) -> WriteError {
+    match e.kind() {
+        std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset => {
+            WriteError::ClientGone
+        }
+        _ => WriteError::Failed(format!("failed to write to the Apache child: {e}")),
+    }
+}
+
+impl DaemonBackend {
+    /// Sends the pending `Start` frame, then a frame of `kind` with `parts`.
+    fn send(&mut self, kind: Option<Kind>, parts: &[&[u8]]) -> Result<(), WriteError> {
+        let start = self.pending.take();
+        let mut heads: Vec<[u8; 5]> = Vec::with_capacity(2);
+        if let Some(s) = &start {
+            heads.push(wire::prefix(Kind::Start, s.len()));
+        }
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        if let Some(k) = kind {
+            heads.push(wire::prefix(k, len));
+        }
+        let mut slices = Vec::with_capacity(parts.len() + 3);
+        let mut h = heads.iter();
+        if let Some(s) = &start {
+            slices.push(std::io::IoSlice::new(h.next().map_or(&[][..], |x| &x[..])));
+            slices.push(std::io::IoSlice::new(s));
+        }
+        if kind.is_some() {
+            slices.push(std::io::IoSlice::new(h.next().map_or(&[][..], |x| &x[..])));
+            slices.extend(
+                parts
+                    .iter()
+                    .filter(|p| !p.is_empty())
+                    .map(|p| std::io::IoSlice::new(p)),
+            );
+        }
+        wire::write_all_vectored(&mut self.w, &mut slices).map_err(werr)
+    }
+}
+
+impl Backend for DaemonBackend {
+    fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, String> {
+        while !self.body_done && self.body_left == 0 {
+            match self.r.next_prefix() {
+                Ok(Some((Kind::Body, n))) => self.body_left = n,
+                Ok(Some((Kind::BodyEnd, _))) => self.body_done = true,
+                _ => return Err("the Apache child stopped sending the request body".into()),
+            }
+        }
+        if self.body_done || buf.is_empty() {
+            return Ok(0);
+        }
+        let n = self
+            .r
+            .read_some(buf, self.body_left)
+            .map_err(|e| format!("error reading the request body: {e}"))?;
+        self.body_left -= n;
+        Ok(n)
+    }
+
+    fn start(
+        &mut self,
+        status: u16,
+        line: &str,
+        headers: &[(String, String)],
+    ) -> Result<(), String> {
+        let h: Vec<(Vec<u8>, Vec<u8>)> = headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_bytes().to_vec(),
+                    v.chars().map(|c| c as u32 as u8).collect(),
+                )
+            })
+            .collect();
+        let refs: Vec<(&[u8], &[u8])> = h
+            .iter()
+            .map(|(k, v)| (k.as_slice(), v.as_slice()))
+            .collect();
+        self.pending = Some(wire::encode_start(status, line.as_bytes(), &refs));
+        Ok(())
+    }
+
+    fn write(&mut self, chunks: &[&[u8]], push: Push) -> Result<(), WriteError> {
+        self.send(Some(Kind::Data), chunks)?;
+        if push == Push::End {
+            self.send(Some(Kind::End), &[])?;
+        }
+        Ok(())
+    }
+
+    fn send_file(&mut self, fd: RawFd, offset: u64, len: u64) -> Result<(), WriteError> {
+        self.send(None, &[])?;
+        let payload = wire::encode_file(offset, len);
+        let frame = [&wire::prefix(Kind::File, payload.len())[..], &payload[..]].concat();
+        sock::send_with_fd(&self.w, &frame, fd).map_err(werr)
+    }
+
+    fn finish(&mut self) -> Result<(), WriteError> {
+        self.send(Some(Kind::End), &[])?;
+        let _ = self.w.flush();
+        Ok(())
+    }
+
+    fn abort(&mut self) {
+        let _ = self.send(Some(Kind::Abort), &[]);
+    }
+
+    fn header_only(&self) -> bool {
+        self.header_only
+    }
+
+    fn log(&self, level: LogLevel, msg: &str) {
+        let l = crate::embedded::log_level(level);
+        super::dlog(l, &format!("[request {}] {msg}", self.request_id));
+    }
+}

@@ -1,0 +1,273 @@
+//! The private protocol between an Apache child and a daemon process,
+//! over a UNIX stream socket. Both ends come from the same build.
+//!
+//! Every frame is a 5-byte prefix, `kind: u8` then `len: u32` (little
+//! endian), followed by `len` payload bytes. Writers send prefix and
+//! payload with one vectored write, so body data is never copied into a
+//! frame buffer; readers read through a buffer, and large body frames go
+//! straight into the caller's buffer.
+//!
+//! Child → daemon: [`Kind::Request`] (the CGI variables), then
+//! [`Kind::Body`] frames and one [`Kind::BodyEnd`].
+//! Daemon → child: [`Kind::Accepted`] (pid, as soon as the daemon picks
+//! the request up), then either [`Kind::Fail`] (nothing was sent: answer
+//! with that status) or [`Kind::Start`] (status and headers), body frames
+//! ([`Kind::Data`], [`Kind::File`] carrying a descriptor with
+//! `SCM_RIGHTS`), and [`Kind::End`] or [`Kind::Abort`].
+//!
+//! This file uses only `std` so `tests/pure.rs` can test it on its own.
+
+use std::io::{self, IoSlice, Read, Write};
+
+/// Largest frame payload a reader accepts (the CGI variables of one
+/// request, or one body chunk).
+pub const MAX_FRAME: usize = 16 * 1024 * 1024;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Kind {
+    Request = b'Q',
+    Body = b'B',
+    BodyEnd = b'b',
+    Accepted = b'A',
+    Start = b'S',
+    Data = b'D',
+    File = b'F',
+    End = b'E',
+    Abort = b'X',
+    Fail = b'R',
+}
+
+impl Kind {
+    pub fn from_u8(b: u8) -> Option<Kind> {
+        Some(match b {
+            b'Q' => Kind::Request,
+            b'B' => Kind::Body,
+            b'b' => Kind::BodyEnd,
+            b'A' => Kind::Accepted,
+            b'S' => Kind::Start,
+            b'D' => Kind::Data,
+            b'F' => Kind::File,
+            b'E' => Kind::End,
+            b'X' => Kind::Abort,
+            b'R' => Kind::Fail,
+            _ => return None,
+        })
+    }
+}
+
+/// The 5-byte prefix of a frame.
+pub fn prefix(kind: Kind, len: usize) -> [u8; 5] {
+    let l = (len as u32).to_le_bytes();
+    [kind as u8, l[0], l[1], l[2], l[3]]
+}
+
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+    out.extend_from_slice(b);
+}
+
+/// Payload of a list of byte-string pairs: `count: u32`, then each name
+/// and value as `len: u32` + bytes.
+pub fn encode_pairs<'a>(pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> Vec<u8> {
+    let mut out = vec![0u8; 4];
+    let mut n: u32 = 0;
+    for (k, v) in pairs {
+        put_bytes(&mut out, k);
+        put_bytes(&mut out, v);
+        n += 1;
+    }
+    out[..4].copy_from_slice(&n.to_le_bytes());
+    out
+}
+
+/// A cursor over a payload.
+pub struct Cursor<'a>(pub &'a [u8]);
+
+impl<'a> Cursor<'a> {
+    pub fn u32(&mut self) -> io::Result<u32> {
+        let b = self.take(4)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    pub fn u64(&mut self) -> io::Result<u64> {
+        let b = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(u64::from_le_bytes(a))
+    }
+    pub fn take(&mut self, n: usize) -> io::Result<&'a [u8]> {
+        if self.0.len() < n {
+            return Err(bad("truncated frame"));
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Ok(head)
+    }
+    pub fn bytes(&mut self) -> io::Result<&'a [u8]> {
+        let n = self.u32()? as usize;
+        self.take(n)
+    }
+}
+
+fn bad(msg: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg.to_owned())
+}
+
+/// Decodes [`encode_pairs`].
+pub fn decode_pairs(payload: &[u8]) -> io::Result<Vec<(&[u8], &[u8])>> {
+    let mut c = Cursor(payload);
+    let n = c.u32()? as usize;
+    let mut out = Vec::with_capacity(n.min(4096));
+    for _ in 0..n {
+        let k = c.bytes()?;
+        let v = c.bytes()?;
+        out.push((k, v));
+    }
+    if !c.0.is_empty() {
+        return Err(bad("trailing bytes in frame"));
+    }
+    Ok(out)
+}
+
+/// `Start` payload: status, status line, headers.
+pub fn encode_start(status: u16, line: &[u8], headers: &[(&[u8], &[u8])]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + line.len());
+    out.extend_from_slice(&u32::from(status).to_le_bytes());
+    put_bytes(&mut out, line);
+    out.extend_from_slice(&encode_pairs(headers.iter().copied()));
+    out
+}
+
+pub type Start<'a> = (u16, &'a [u8], Vec<(&'a [u8], &'a [u8])>);
+
+pub fn decode_start(payload: &[u8]) -> io::Result<Start<'_>> {
+    let mut c = Cursor(payload);
+    let status = c.u32()?;
+    let status = u16::try_from(status)
+        .ok()
+        .filter(|s| (100..1000).contains(s))
+        .ok_or_else(|| bad("bad status"))?;
+    let line = c.bytes()?;
+    Ok((status, line, decode_pairs(c.0)?))
+}
+
+/// `File` payload: offset and length of the range to send.
+pub fn encode_file(offset: u64, len: u64) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    out[..8].copy_from_slice(&offset.to_le_bytes());
+    out[8..].copy_from_slice(&len.to_le_bytes());
+    out
+}
+
+pub fn decode_file(payload: &[u8]) -> io::Result<(u64, u64)> {
+    let mut c = Cursor(payload);
+    Ok((c.u64()?, c.u64()?))
+}
+
+/// Writes one frame whose payload is the concatenation of `parts`, with
+/// as few system calls as the socket allows (one, normally).
+pub fn write_frame<W: Write>(w: &mut W, kind: Kind, parts: &[&[u8]]) -> io::Result<()> {
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    if len > u32::MAX as usize {
+        return Err(bad("frame too large"));
+    }
+    let head = prefix(kind, len);
+    let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(parts.len() + 1);
+    slices.push(IoSlice::new(&head));
+    slices.extend(
+        parts
+            .iter()
+            .filter(|p| !p.is_empty())
+            .map(|p| IoSlice::new(p)),
+    );
+    write_all_vectored(w, &mut slices)
+}
+
+/// `Write::write_all_vectored` (unstable in std) for stable Rust.
+pub fn write_all_vectored<W: Write>(w: &mut W, mut bufs: &mut [IoSlice<'_>]) -> io::Result<()> {
+    IoSlice::advance_slices(&mut bufs, 0);
+    while !bufs.is_empty() {
+        match w.write_vectored(bufs) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut bufs, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Reads frames from a buffered stream.
+pub struct FrameReader<R: Read> {
+    inner: io::BufReader<R>,
+    payload: Vec<u8>,
+}
+
+impl<R: Read> FrameReader<R> {
+    pub fn new(inner: R) -> Self {
+        FrameReader {
+            inner: io::BufReader::with_capacity(64 * 1024, inner),
+            payload: Vec::new(),
+        }
+    }
+
+    pub fn get_ref(&self) -> &R {
+        self.inner.get_ref()
+    }
+
+    pub fn get_mut(&mut self) -> &mut R {
+        self.inner.get_mut()
+    }
+
+    /// Reads the next frame prefix; `Ok(None)` on a clean end of stream
+    /// before any byte of it.
+    pub fn next_prefix(&mut self) -> io::Result<Option<(Kind, usize)>> {
+        let mut head = [0u8; 5];
+        let mut got = 0;
+        while got < head.len() {
+            match self.inner.read(&mut head[got..]) {
+                Ok(0) if got == 0 => return Ok(None),
+                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let kind = Kind::from_u8(head[0]).ok_or_else(|| bad("unknown frame kind"))?;
+        let len = u32::from_le_bytes([head[1], head[2], head[3], head[4]]) as usize;
+        if len > MAX_FRAME {
+            return Err(bad("frame too large"));
+        }
+        Ok(Some((kind, len)))
+    }
+
+    /// Reads `len` payload bytes into the reader's own buffer.
+    pub fn payload(&mut self, len: usize) -> io::Result<&[u8]> {
+        self.payload.clear();
+        self.payload.resize(len, 0);
+        self.inner.read_exact(&mut self.payload)?;
+        Ok(&self.payload)
+    }
+
+    /// Reads a whole frame: `Ok(None)` on a clean end of stream.
+    pub fn next_frame(&mut self) -> io::Result<Option<(Kind, &[u8])>> {
+        match self.next_prefix()? {
+            None => Ok(None),
+            Some((kind, len)) => Ok(Some((kind, self.payload(len)?))),
+        }
+    }
+
+    /// Reads up to `buf.len()` payload bytes of the current frame, of
+    /// which `remaining` are left, straight into `buf`.
+    pub fn read_some(&mut self, buf: &mut [u8], remaining: usize) -> io::Result<usize> {
+        let want = buf.len().min(remaining);
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.inner.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        Ok(n)
+    }
+}
