@@ -91,7 +91,14 @@ pub fn application_group(r: Request, spec: Option<&str>, script_name: &[u8]) -> 
     };
     let server_name = r.server_name();
     let host = r.hostname();
-    let script_name = String::from_utf8_lossy(script_name);
+    let mut script_name = String::from_utf8_lossy(script_name).into_owned();
+    if crate::module::server_config(r.server())
+        .python
+        .case_sensitive
+        == Some(false)
+    {
+        script_name = script_name.to_lowercase();
+    }
     let facts = GroupFacts {
         server_name: &server_name,
         port: r.server_port(),

@@ -109,7 +109,7 @@ fn precheck(r: Request, target: &Target) -> Result<(), c_int> {
         _ => {
             r.log(
                 Level::Error,
-                &format!("[WSGI-RS-E104] Target WSGI script not found or unable to stat: {script}"),
+                &format!("[WSGI-RS-E301] Target WSGI script not found or unable to stat: {script}"),
             );
             return Err(ffi::HTTP_NOT_FOUND as c_int);
         }

@@ -27,6 +27,9 @@ static REGISTRY: std::sync::LazyLock<Registry> = std::sync::LazyLock::new(|| Reg
     by_name: Mutex::new(HashMap::new()),
 });
 
+/// Serialises sub-interpreter creation.
+static CREATING: Mutex<()> = Mutex::new(());
+
 /// A closure waiting to run inside the trampoline.
 type Pending = Box<dyn FnOnce(Python<'_>)>;
 
@@ -46,9 +49,15 @@ pub fn with_group<R>(group: &str, f: impl for<'py> FnOnce(Python<'py>) -> R) -> 
     }
     let interp = match lookup(group) {
         Some(i) => i,
-        None => create(group)?,
+        None => {
+            // One creator at a time, waiting without the GIL (creation
+            // releases it while the new interpreter imports).
+            let _creating = CREATING.lock();
+            create(group)?
+        }
     };
     let _active = super::thread::Active::enter();
+    super::thread::pin_current_thread();
     let tstate = thread_state_for(interp);
     // SAFETY: tstate belongs to this thread and to `interp`; it is not
     // current anywhere; RestoreThread takes the GIL and makes it current.

@@ -15,7 +15,10 @@ thread_local! {
     static PINNED: Cell<bool> = const { Cell::new(false) };
 }
 
-fn pin_current_thread() {
+/// Gives this thread its main-interpreter thread state (once). Must run
+/// before the thread creates a sub-interpreter thread state: CPython
+/// binds PyGILState to the first thread state a thread creates.
+pub(super) fn pin_current_thread() {
     if PINNED.with(Cell::get) {
         return;
     }
