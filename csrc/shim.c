@@ -158,3 +158,15 @@ void rs_close_listeners(void)
 {
     ap_close_listeners();
 }
+
+ap_conf_vector_t **rs_server_sections(server_rec *s, int which, int *count)
+{
+    core_server_config *c = ap_get_core_module_config(s->module_config);
+    apr_array_header_t *a = which == 0 ? c->sec_dir : c->sec_url;
+    if (a == NULL) {
+        *count = 0;
+        return NULL;
+    }
+    *count = a->nelts;
+    return (ap_conf_vector_t **)a->elts;
+}

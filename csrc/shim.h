@@ -50,4 +50,8 @@ void rs_unixd_ids(unsigned int *uid, unsigned int *gid);
 const char *rs_unixd_user_name(void);
 void rs_close_listeners(void);
 
+/* The per-directory config vectors of a server's <Directory> (which 0)
+ * or <Location> (which 1) sections, and of the server itself. */
+ap_conf_vector_t **rs_server_sections(server_rec *s, int which, int *count);
+
 #endif

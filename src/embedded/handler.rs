@@ -31,6 +31,10 @@ struct Target {
     callable: String,
     handler_script: String,
     forced: bool,
+    /// The handler script's own `application-group=`, if any.
+    group: Option<String>,
+    /// The handler script's own `pass-authorization=`, if any.
+    pass_authorization: Option<bool>,
 }
 
 fn target(r: Request, dir: &DirConfig) -> Option<Target> {
@@ -44,6 +48,8 @@ fn target(r: Request, dir: &DirConfig) -> Option<Target> {
             callable,
             handler_script: String::new(),
             forced,
+            group: None,
+            pass_authorization: None,
         });
     }
     let name = r.handler()?;
@@ -57,6 +63,8 @@ fn target(r: Request, dir: &DirConfig) -> Option<Target> {
         callable: "handle_request".to_owned(),
         handler_script: h.path.clone(),
         forced: true,
+        group: h.application_group.clone(),
+        pass_authorization: h.pass_authorization,
     })
 }
 
@@ -103,6 +111,11 @@ fn precheck(r: Request, target: &Target) -> Result<(), c_int> {
         );
         return Err(ffi::HTTP_FORBIDDEN as c_int);
     }
+    if !target.handler_script.is_empty() {
+        // A handler script serves the request itself: like mod_wsgi
+        // 4.9.4, the requested file need not exist.
+        return Ok(());
+    }
     match r.file_kind() {
         FileKind::Regular => {}
         FileKind::Directory => return Err(ffi::HTTP_FORBIDDEN as c_int),
@@ -129,9 +142,13 @@ fn note_or(r: Request, key: &std::ffi::CStr, fallback: Option<&str>) -> Option<S
 
 fn serve(r: Request, dir: &DirConfig, target: Target, has_body: bool) -> c_int {
     let script = target.script.as_str();
-    let pass_auth = match r.notes().get(NOTE_PASS_AUTHORIZATION) {
-        Some(v) => v == b"1",
-        None => dir.pass_authorization == Some(true),
+    let pass_auth = match (
+        target.pass_authorization,
+        r.notes().get(NOTE_PASS_AUTHORIZATION),
+    ) {
+        (Some(on), _) => on,
+        (None, Some(v)) => v == b"1",
+        (None, None) => dir.pass_authorization == Some(true),
     };
     let script_start = env::now_us();
     let counters = env::count_request();
@@ -140,7 +157,10 @@ fn serve(r: Request, dir: &DirConfig, target: Target, has_body: bool) -> c_int {
         .get_bytes("mod_wsgi.script_name")
         .unwrap_or(b"")
         .to_vec();
-    let group_spec = note_or(r, NOTE_APPLICATION_GROUP, dir.application_group.as_deref());
+    let group_spec = target
+        .group
+        .clone()
+        .or_else(|| note_or(r, NOTE_APPLICATION_GROUP, dir.application_group.as_deref()));
     let configured_group = env::application_group(r, group_spec.as_deref(), &script_name);
     let mut chosen_group = None;
     let request_id = String::from_utf8_lossy(r.log_id().unwrap_or(b"")).into_owned();

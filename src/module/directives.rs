@@ -137,7 +137,6 @@ unsafe extern "C" fn script_alias(
             );
         }
         let options = AliasOptions::parse("WSGIScriptAlias", &w[2..])?;
-        check_embedded_group(options.process_group.as_deref().unwrap_or(""))?;
         warn_if_missing(cmd, &w[1]);
         let alias = Alias {
             pattern: Pattern::Prefix(w[0].as_bytes().to_vec()),
@@ -160,7 +159,6 @@ unsafe extern "C" fn script_alias_match(
             return Err("requires a regular expression and a file-path, e.g. WSGIScriptAliasMatch ^/app/([^/]+) /srv/$1.wsgi".into());
         }
         let options = AliasOptions::parse("WSGIScriptAliasMatch", &w[2..])?;
-        check_embedded_group(options.process_group.as_deref().unwrap_or(""))?;
         let regex = Regex::compile(cmd.pool(), &w[0])
             .ok_or_else(|| format!("'{}' is not a valid regular expression", w[0]))?;
         let alias = Alias {
@@ -546,7 +544,6 @@ unsafe extern "C" fn import_script(
             "Name of WSGI process group required (process-group=%{GLOBAL} for embedded mode)",
         )?;
         let application_group = opts.application_group.ok_or("Name of WSGI application group required (application-group=%{GLOBAL} for the main interpreter)")?;
-        check_embedded_group(&process_group)?;
         server_conf(cmd).python.import_scripts.push(ImportScript {
             path: path.clone(),
             process_group,
@@ -554,18 +551,6 @@ unsafe extern "C" fn import_script(
         });
         Ok(())
     })
-}
-
-/// Until daemon mode exists, only `%{GLOBAL}` (embedded) is a valid
-/// process group.
-fn check_embedded_group(group: &str) -> Result<(), String> {
-    if group.is_empty() || group == "%{GLOBAL}" {
-        return Ok(());
-    }
-    Err(format!(
-        "process group '{group}' cannot be used: daemon mode (WSGIDaemonProcess) is not available in this \
-         version of mod_wsgi_rs; use %{{GLOBAL}} (embedded mode)"
-    ))
 }
 
 /// The Python version this module was built against.

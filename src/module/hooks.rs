@@ -46,6 +46,7 @@ pub unsafe extern "C" fn register(p: *mut ffi::apr_pool_t) {
                 middle,
             );
             ffi::ap_hook_handler(Some(handler), ptr::null(), ptr::null(), middle);
+            ffi::ap_hook_test_config(Some(test_config), ptr::null(), ptr::null(), middle);
             ffi::ap_hook_access_checker(
                 Some(super::auth::access_checker),
                 ACCESS_AFTER.0.as_ptr(),
@@ -77,6 +78,10 @@ unsafe extern "C" fn post_config(
         }
         // SAFETY: post_config passes the live main server.
         let main = unsafe { server::Server::from_raw(s) };
+        if let Err(e) = super::check::process_groups(main) {
+            log::server(main, log::Level::Crit, &e);
+            return SERVER_ERROR;
+        }
         // SAFETY: pconf is the live configuration pool.
         if let Err(e) = daemon::start(unsafe { Pool::from_raw(pconf) }, main) {
             log::server(main, log::Level::Crit, &e);
@@ -99,6 +104,21 @@ fn python_component() -> String {
         .collect::<Vec<_>>()
         .join(".");
     format!("Python/{short}")
+}
+
+/// `apache2 -t`: whole-configuration checks. A failure makes httpd
+/// report the configuration as broken (exit status 1).
+unsafe extern "C" fn test_config(_pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) {
+    apache::guard("test_config", (), || {
+        // SAFETY: test_config passes the live main server.
+        let main = unsafe { server::Server::from_raw(s) };
+        if let Err(e) = super::check::process_groups(main) {
+            log::server(main, log::Level::Crit, &e);
+            // SAFETY: exiting the configuration test with a failure status,
+            // as httpd itself does for a bad configuration.
+            unsafe { libc::exit(1) };
+        }
+    })
 }
 
 unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) {

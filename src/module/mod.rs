@@ -2,6 +2,7 @@
 //! configuration constructors and merges, and hook registration.
 
 mod auth;
+mod check;
 mod directives;
 mod hooks;
 pub mod store;
@@ -65,9 +66,28 @@ pub fn server_dir_defaults<'a>(s: Server) -> Option<&'a DirConfig> {
     // config vector; our slot there is a pool-owned DirConfig.
     unsafe {
         let cv = (*s.as_ptr()).lookup_defaults;
+        if cv.is_null() {
+            return None;
+        }
         let p = apache::server::module_config(cv, module_ptr()).cast::<DirConfig>();
-        (!cv.is_null() && !p.is_null()).then(|| &*p)
+        (!p.is_null()).then(|| &*p)
     }
+}
+
+/// The per-directory configurations of a server's `<Directory>` and
+/// `<Location>` sections.
+pub fn section_dir_configs<'a>(s: Server) -> Vec<&'a DirConfig> {
+    s.section_vectors()
+        .into_iter()
+        .filter_map(|cv| {
+            // SAFETY: every section vector holds our slot, created by
+            // create_dir_config and living as long as the configuration.
+            unsafe {
+                let p = apache::server::module_config(cv, module_ptr()).cast::<DirConfig>();
+                (!p.is_null()).then(|| &*p)
+            }
+        })
+        .collect()
 }
 
 /// The server configuration of a server (virtual host).
