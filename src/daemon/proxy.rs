@@ -516,12 +516,23 @@ pub fn daemon_only(s: crate::apache::server::Server) -> bool {
                 .as_ref()
                 .map_or(default_daemon, |p| daemon(&Some(p.clone())))
         });
+        let needs_python = |d: &crate::config::DirConfig| {
+            d.access_script.is_some()
+                || d.auth_user_script.is_some()
+                || d.auth_group_script.is_some()
+                || d.dispatch_script.is_some()
+                || !d.handler_scripts.is_empty()
+        };
         if !(default_daemon || (!conf.aliases.is_empty() && aliases_daemon))
-            || dir.access_script.is_some()
-            || dir.auth_user_script.is_some()
-            || dir.auth_group_script.is_some()
-            || dir.dispatch_script.is_some()
-            || !dir.handler_scripts.is_empty()
+            || needs_python(dir)
+            || module::section_dir_configs(server)
+                .into_iter()
+                .any(needs_python)
+            || !conf
+                .python
+                .import_scripts
+                .iter()
+                .all(|i| daemon(&Some(i.process_group.clone())))
         {
             return false;
         }

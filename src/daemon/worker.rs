@@ -164,6 +164,15 @@ pub fn run(g: &GroupEntry, fd: RawFd, argv: Argv, notify: RawFd) -> i32 {
         std::thread::sleep(Duration::from_secs(2));
         return 1;
     }
+    if let Some(py_conf) = g.python.get() {
+        let jobs = py_conf
+            .import_scripts
+            .iter()
+            .filter(|i| i.process_group == g.conf.name)
+            .map(|i| (i.path.clone(), i.application_group.clone()))
+            .collect();
+        crate::embedded::run_preloads(crate::apache::server::Server::none(), jobs);
+    }
     // SAFETY: the listener is shared by the group's processes, which all
     // poll before accepting, so non-blocking accept is what they expect.
     unsafe {

@@ -209,7 +209,7 @@ fn serve(r: Request, dir: &DirConfig, target: Target, has_body: bool) -> c_int {
             .process_group
             .filter(|g| !g.is_empty() && g != "%{GLOBAL}")
         {
-            r.log(Level::Error, &format!("[WSGI-RS-E508] WSGIDispatchScript chose process group '{pg}', but daemon mode is not available in this version; the request is refused"));
+            r.log(Level::Error, &format!("[WSGI-RS-E508] WSGIDispatchScript chose daemon process group '{pg}', but a dispatch script can only choose the application group and callable in this version (set the process group with WSGIProcessGroup or process-group=); the request is refused"));
             drop(ctx.expire());
             return ffi::HTTP_INTERNAL_SERVER_ERROR as c_int;
         }

@@ -66,26 +66,9 @@ pub fn start_python(s: Server) -> bool {
     true
 }
 
-/// `WSGIImportScript … process-group=%{GLOBAL}`, and script aliases
-/// naming both groups statically, are loaded as the process starts.
-fn preload(s: Server) {
-    let mut jobs: Vec<(String, String)> = Vec::new();
-    let mut next = Some(s);
-    while let Some(server) = next {
-        let conf = module::server_config(server);
-        for imp in &conf.python.import_scripts {
-            jobs.push((imp.path.clone(), imp.application_group.clone()));
-        }
-        for alias in &conf.aliases {
-            let o = &alias.options;
-            if let (Some(_), Some(g)) = (&o.process_group, &o.application_group) {
-                if is_static(g) && !alias.target.contains('$') {
-                    jobs.push((alias.target.clone(), g.clone()));
-                }
-            }
-        }
-        next = server.next();
-    }
+/// Loads each `(script, application group)` into its interpreter now,
+/// logging failures (a process's start-up preloading).
+pub fn run_preloads(s: Server, mut jobs: Vec<(String, String)>) {
     jobs.dedup();
     for (path, group) in jobs {
         let group = if group == "%{GLOBAL}" {
@@ -109,4 +92,33 @@ fn preload(s: Server) {
             }
         }
     }
+}
+
+/// `WSGIImportScript … process-group=%{GLOBAL}`, and script aliases
+/// naming both groups statically, are loaded as the process starts.
+fn preload(s: Server) {
+    let mut jobs: Vec<(String, String)> = Vec::new();
+    let mut next = Some(s);
+    while let Some(server) = next {
+        let conf = module::server_config(server);
+        let embedded = |g: &str| g.is_empty() || g == "%{GLOBAL}";
+        for imp in conf
+            .python
+            .import_scripts
+            .iter()
+            .filter(|i| embedded(&i.process_group))
+        {
+            jobs.push((imp.path.clone(), imp.application_group.clone()));
+        }
+        for alias in &conf.aliases {
+            let o = &alias.options;
+            if let (Some(pg), Some(g)) = (&o.process_group, &o.application_group) {
+                if embedded(pg) && is_static(g) && !alias.target.contains('$') {
+                    jobs.push((alias.target.clone(), g.clone()));
+                }
+            }
+        }
+        next = server.next();
+    }
+    run_preloads(s, jobs);
 }
