@@ -23,6 +23,8 @@ _local = threading.local()
 
 # Filled in by configure().
 mod_wsgi = None
+# The environ keys whose values are the same for every request.
+environ_template = {}
 events_on = False
 
 
@@ -350,6 +352,12 @@ def configure(version, apache_version, threads, processes, python_path,
     module.LogHandler = _make_log_handler()
     mod_wsgi = module
     sys.modules['mod_wsgi'] = module
+    environ_template.update({
+        'wsgi.version': (1, 0), 'wsgi.run_once': False,
+        'wsgi.input_terminated': True, 'wsgi.file_wrapper': FileWrapper,
+        'apache.version': apache_version, 'mod_wsgi.version': (4, 9, 4),
+        'mod_wsgi.ignore_activity': '0', 'mod_wsgi.process_group': process_group,
+    })
     apache = types.ModuleType('apache')
     apache.version = apache_version
     apache.maximum_processes = processes

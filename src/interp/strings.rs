@@ -7,12 +7,6 @@ use pyo3::{ffi, Bound};
 
 /// Decodes `bytes` as latin-1 into a new `str`.
 pub fn latin1<'py>(py: Python<'py>, bytes: &[u8]) -> Bound<'py, PyString> {
-    if bytes.is_ascii() {
-        // ASCII is valid UTF-8 and decodes the same in latin-1.
-        if let Ok(s) = std::str::from_utf8(bytes) {
-            return PyString::new(py, s);
-        }
-    }
     // SAFETY: the GIL is held (py); PyUnicode_DecodeLatin1 copies len
     // bytes and cannot fail for any input except on memory exhaustion.
     unsafe {

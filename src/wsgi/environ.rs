@@ -47,21 +47,15 @@ pub fn build_environ<'py>(
     extras: &Extras<'_>,
     objects: &RequestObjects<'py>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let env = PyDict::new(py);
+    let env = objects.environ_template.cast::<PyDict>()?.copy()?;
     for (k, v) in &vars.entries {
         env.set_item(latin1(py, k), latin1(py, v))?;
     }
-    env.set_item("wsgi.version", (1, 0))?;
     env.set_item("wsgi.url_scheme", extras.url_scheme)?;
     env.set_item("wsgi.input", &objects.input)?;
     env.set_item("wsgi.errors", &objects.errors)?;
     env.set_item("wsgi.multithread", extras.multithread)?;
     env.set_item("wsgi.multiprocess", extras.multiprocess)?;
-    env.set_item("wsgi.run_once", false)?;
-    env.set_item("wsgi.input_terminated", true)?;
-    env.set_item("wsgi.file_wrapper", &objects.file_wrapper)?;
-    env.set_item("apache.version", extras.apache_version)?;
-    env.set_item("mod_wsgi.version", (4, 9, 4))?;
     env.set_item("mod_wsgi.process_group", extras.process_group)?;
     env.set_item("mod_wsgi.application_group", extras.application_group)?;
     env.set_item("mod_wsgi.callable_object", extras.callable_object)?;
@@ -72,7 +66,6 @@ pub fn build_environ<'py>(
     env.set_item("mod_wsgi.handler_script", extras.handler_script)?;
     env.set_item("mod_wsgi.script_reloading", flag(extras.script_reloading))?;
     env.set_item("mod_wsgi.enable_sendfile", flag(extras.enable_sendfile))?;
-    env.set_item("mod_wsgi.ignore_activity", "0")?;
     env.set_item("mod_wsgi.listener_host", latin1(py, extras.listener_host))?;
     env.set_item("mod_wsgi.listener_port", latin1(py, extras.listener_port))?;
     env.set_item("mod_wsgi.request_id", latin1(py, extras.request_id))?;

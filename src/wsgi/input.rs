@@ -17,31 +17,49 @@ use crate::interp::handle::{self, HandleType};
 const CHUNK: usize = 64 * 1024;
 const LINE_CHUNK: usize = 8 * 1024;
 
+/// The read buffer: `buf[start..end]` holds bytes read from the server
+/// and not yet handed out. `buf` only grows (zeroed once when it does),
+/// so reads of a few kilobytes at a time cost no clearing.
 #[derive(Default)]
 struct State {
-    /// Bytes read from the server and not yet handed out: `buf[pos..]`.
     buf: Vec<u8>,
-    pos: usize,
+    start: usize,
+    end: usize,
     eof: bool,
 }
 
 impl State {
     fn available(&self) -> &[u8] {
-        &self.buf[self.pos..]
+        &self.buf[self.start..self.end]
     }
 
     fn take(&mut self, n: usize) -> &[u8] {
-        let n = n.min(self.buf.len() - self.pos);
-        let start = self.pos;
-        self.pos += n;
-        &self.buf[start..start + n]
+        let n = n.min(self.end - self.start);
+        let from = self.start;
+        self.start += n;
+        &self.buf[from..from + n]
     }
 
     fn compact(&mut self) {
-        if self.pos == self.buf.len() {
-            self.buf.clear();
-            self.pos = 0;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
         }
+    }
+
+    /// Room for `want` more bytes after `end`, moving unread bytes to the
+    /// front first when that makes room.
+    fn reserve(&mut self, want: usize) -> &mut [u8] {
+        if self.buf.len() - self.end < want && self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.buf.len() - self.end < want {
+            let grow = (self.end + want).max(self.buf.len() * 2);
+            self.buf.resize(grow, 0);
+        }
+        &mut self.buf[self.end..self.end + want]
     }
 }
 
@@ -80,29 +98,19 @@ impl InputHandle {
         if st.eof {
             return Ok(0);
         }
-        if st.pos > 0 {
-            st.buf.drain(..st.pos);
-            st.pos = 0;
-        }
-        let start = st.buf.len();
-        st.buf.resize(start + want, 0);
         let ctx = &self.ctx;
-        let target = &mut st.buf[start..];
+        let target = st.reserve(want);
         let result = py.detach(|| ctx.with(|b| b.read_body(target)));
         let n = match result {
-            None => {
-                st.buf.truncate(start);
-                return Err(PyRuntimeError::new_err("request object has expired"));
-            }
+            None => return Err(PyRuntimeError::new_err("request object has expired")),
             Some(Err(e)) => {
-                st.buf.truncate(start);
                 return Err(PyIOError::new_err(format!(
                     "Apache/mod_wsgi request data read error: {e}"
-                )));
+                )))
             }
             Some(Ok(n)) => n,
         };
-        st.buf.truncate(start + n);
+        st.end += n;
         st.eof = n == 0;
         Ok(n)
     }

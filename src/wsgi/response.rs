@@ -42,6 +42,8 @@ pub struct RequestObjects<'py> {
     pub errors: Bound<'py, PyAny>,
     pub start_response: Bound<'py, PyAny>,
     pub file_wrapper: Bound<'py, PyAny>,
+    /// The environ keys that are the same for every request.
+    pub environ_template: Bound<'py, PyAny>,
     log: Bound<'py, PyAny>,
     /// The response handle, also behind the `mod_ssl.*` callables.
     response_handle: Bound<'py, PyAny>,
@@ -72,6 +74,7 @@ impl<'py> RequestObjects<'py> {
             errors,
             start_response,
             file_wrapper: bootstrap.getattr("FileWrapper")?,
+            environ_template: bootstrap.getattr("environ_template")?,
             log,
             response_handle: resp,
             response,
@@ -188,8 +191,13 @@ fn fail_with_event(
 }
 
 fn close_iterable(result: &Bound<'_, PyAny>) -> PyResult<()> {
-    if result.hasattr("close")? {
-        result.call_method0("close")?;
+    // Built-in sequences have no close(); asking would raise and swallow
+    // an AttributeError on every request.
+    if result.is_exact_instance_of::<PyList>() || result.is_exact_instance_of::<PyTuple>() {
+        return Ok(());
+    }
+    if let Some(close) = result.getattr_opt("close")? {
+        close.call0()?;
     }
     Ok(())
 }
