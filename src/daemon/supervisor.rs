@@ -19,6 +19,8 @@ static CHILD: AtomicBool = AtomicBool::new(false);
 static USR1: AtomicBool = AtomicBool::new(false);
 static USR2: AtomicBool = AtomicBool::new(false);
 
+/// Signal handler: only an atomic store (async-signal-safe, cannot
+/// panic), so unlike httpd's entry points it needs no panic guard.
 extern "C" fn on_signal(sig: libc::c_int) {
     let flag = match sig {
         libc::SIGTERM | libc::SIGINT => &TERM,

@@ -23,6 +23,8 @@ static TERM: AtomicBool = AtomicBool::new(false);
 static USR1: AtomicBool = AtomicBool::new(false);
 static USR2: AtomicBool = AtomicBool::new(false);
 
+/// Signal handler: only an atomic store (async-signal-safe, cannot
+/// panic), so unlike httpd's entry points it needs no panic guard.
 extern "C" fn on_signal(sig: libc::c_int) {
     match sig {
         libc::SIGTERM | libc::SIGINT => TERM.store(true, Ordering::SeqCst),

@@ -193,6 +193,8 @@ unsafe fn check(status: ffi::PyStatus) -> Result<(), String> {
     Err(msg)
 }
 
+/// Signal handler: only `_exit` (async-signal-safe, cannot panic), so it
+/// needs no panic guard.
 extern "C" fn exit_now(_signal: std::os::raw::c_int) {
     // SAFETY: _exit is async-signal-safe; the process is exiting anyway.
     unsafe { libc::_exit(0) };
