@@ -202,7 +202,7 @@ def test_wsgi_and_mod_wsgi_keys_and_types(ap):
     v = {k: x["value"] for k, x in d.items()}
     assert v["wsgi.version"] == "(1, 0)"
     assert v["wsgi.url_scheme"] == "http"
-    assert v["wsgi.multithread"] is True  # event MPM
+    assert v["wsgi.multithread"] is (ap.mpm != "prefork")  # threaded MPMs only
     assert v["wsgi.run_once"] is False
     assert v["wsgi.input_terminated"] is True
     assert "FileWrapper" in v["wsgi.file_wrapper"]

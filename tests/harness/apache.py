@@ -128,7 +128,7 @@ class Apache:
         self,
         conf: str = "",
         *,
-        mpm: str = "event",
+        mpm: Optional[str] = None,
         module: Optional[str] = None,
         loglevel: str = "info",
         apps: Optional[Dict[str, str]] = None,
@@ -140,6 +140,10 @@ class Apache:
         keepalive_timeout: int = 2,
         global_group: bool = True,
     ):
+        # MWRS_TEST_MPM runs the whole suite's default instances under
+        # another MPM (tests/run repeats the WSGI behaviour files under
+        # prefork this way).
+        mpm = mpm or os.environ.get("MWRS_TEST_MPM", "event")
         if mpm not in MPMS:
             raise ValueError("unknown MPM %r" % mpm)
         self.mpm = mpm
