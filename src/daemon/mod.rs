@@ -123,23 +123,25 @@ fn check_reachable(dir: &Path, uid: u32, gid: u32) -> Result<(), String> {
 
 /// post_config (not the pre-flight pass): creates each group's socket
 /// and starts its supervisor. An error fails the start-up.
-pub fn start(pconf: Pool, s: Server) -> Result<(), String> {
-    let groups = all_groups(s);
-    if groups.is_empty() {
-        sock::sweep();
-        return Ok(());
-    }
-    let conf = module::server_config(s);
-    let prefix = match &conf.socket_prefix {
+/// The socket path prefix in force (`WSGISocketPrefix`, or the runtime
+/// directory's `wsgi`).
+fn socket_prefix(pconf: Pool, s: Server) -> String {
+    match &module::server_config(s).socket_prefix {
         Some(p) => p.clone(),
         None => {
             process::runtime_dir_relative(pconf, "wsgi").unwrap_or_else(|| "/var/run/wsgi".into())
         }
-    };
-    proxy::init_deaths();
+    }
+}
+
+/// Checks that Apache's children will be able to reach the daemon
+/// sockets (also run by `apache2 -t`).
+pub fn check_socket_dir(pconf: Pool, s: Server) -> Result<(), String> {
+    if all_groups(s).is_empty() {
+        return Ok(());
+    }
+    let prefix = socket_prefix(pconf, s);
     let (uid, gid, _) = process::apache_ids();
-    // SAFETY: geteuid has no preconditions.
-    let root = unsafe { libc::geteuid() } == 0;
     let dir = Path::new(&prefix).parent().unwrap_or(Path::new("/"));
     check_reachable(dir, uid, gid).map_err(|e| {
         format!(
@@ -147,7 +149,22 @@ pub fn start(pconf: Pool, s: Server) -> Result<(), String> {
              by Apache's User, or set WSGISocketPrefix to a path in a directory that is (for example \
              WSGISocketPrefix /var/run/apache2/wsgi)"
         )
-    })?;
+    })
+}
+
+pub fn start(pconf: Pool, s: Server) -> Result<(), String> {
+    let groups = all_groups(s);
+    if groups.is_empty() {
+        sock::sweep();
+        return Ok(());
+    }
+    let prefix = socket_prefix(pconf, s);
+    let conf = module::server_config(s);
+    proxy::init_deaths();
+    let (uid, gid, _) = process::apache_ids();
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    check_socket_dir(pconf, s)?;
     // SAFETY: getpid has no preconditions.
     let ppid = unsafe { libc::getpid() };
     let argv = Argv::of(s);

@@ -98,6 +98,14 @@ fn precheck(r: Request, target: &Target) -> Result<(), c_int> {
         .filename()
         .map(String::from_utf8_lossy)
         .unwrap_or_default();
+    if module::server_config(r.server()).python.restrict_embedded
+        && target.handler_script.is_empty()
+    {
+        r.log(Level::Error, &format!(
+            "[WSGI-RS-E106] Embedded mode of mod_wsgi_rs disabled by runtime configuration (WSGIRestrictEmbedded On); cannot run WSGI script '{script}' in this process: give it a WSGIProcessGroup"
+        ));
+        return Err(ffi::HTTP_INTERNAL_SERVER_ERROR as c_int);
+    }
     if !interp::is_initialized() {
         r.log(Level::Error, &format!(
             "[WSGI-RS-E106] Python is not running in this process (embedded mode disabled by WSGIRestrictEmbedded or initialisation failed); cannot run WSGI script '{script}'"

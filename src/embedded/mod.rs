@@ -29,7 +29,7 @@ fn process_log(level: wsgi::LogLevel, msg: &str) {
 /// true when Python is running.
 pub fn start_python(s: Server) -> bool {
     let conf = module::server_config(s);
-    if conf.python.restrict_embedded {
+    if conf.python.restrict_embedded && !scripts_need_python(s) {
         return false;
     }
     let py_conf = &conf.python;
@@ -64,6 +64,36 @@ pub fn start_python(s: Server) -> bool {
     }
     preload(s);
     true
+}
+
+/// True when some configuration runs Python in Apache's children even
+/// though applications do not: access, auth, group, dispatch or handler
+/// scripts, or embedded `WSGIImportScript`s.
+fn scripts_need_python(s: Server) -> bool {
+    let needs = |d: &crate::config::DirConfig| {
+        d.access_script.is_some()
+            || d.auth_user_script.is_some()
+            || d.auth_group_script.is_some()
+            || d.dispatch_script.is_some()
+            || !d.handler_scripts.is_empty()
+    };
+    let mut next = Some(s);
+    while let Some(server) = next {
+        let conf = module::server_config(server);
+        let embedded_import = conf
+            .python
+            .import_scripts
+            .iter()
+            .any(|i| i.process_group.is_empty() || i.process_group == "%{GLOBAL}");
+        let dirs = module::server_dir_defaults(server)
+            .into_iter()
+            .chain(module::section_dir_configs(server));
+        if embedded_import || dirs.into_iter().any(needs) {
+            return true;
+        }
+        next = server.next();
+    }
+    false
 }
 
 /// Loads each `(script, application group)` into its interpreter now,

@@ -197,15 +197,7 @@ unsafe extern "C" fn python_home(
     run(cmd, |cmd| {
         cmd.check_global_only()?;
         let home = arg(value);
-        match check_python_home(std::path::Path::new(&home), built_python_version()) {
-            Err(e) => return Err(format!("[WSGI-RS-E602] {e}")),
-            Ok(Some(note)) => crate::apache::log::server(
-                crate::apache::server::Server::none(),
-                crate::apache::Level::Warn,
-                &format!("[WSGI-RS-W602] {note}"),
-            ),
-            Ok(None) => {}
-        }
+        check_home("WSGIPythonHome", &home)?;
         server_conf(cmd).python.home = Some(home);
         Ok(())
     })
@@ -282,6 +274,12 @@ unsafe extern "C" fn daemon_process(
 ) -> *const c_char {
     run(cmd, |cmd| {
         let group = DaemonGroup::parse(&words(cmd, line))?;
+        if let Some(home) = &group.python_home {
+            check_home(
+                &format!("python-home= of WSGIDaemonProcess {}", group.name),
+                home,
+            )?;
+        }
         let conf = server_conf(cmd);
         if conf.daemons.iter().any(|g| g.conf.name == group.name) {
             return Err(format!(
@@ -576,4 +574,21 @@ fn warn_if_missing(cmd: Cmd, target: &str) {
         crate::apache::Level::Warn,
         &format!("[WSGI-RS-W601] WSGI script target '{target}'{at} does not exist (yet); requests to it will get 404 until it does"),
     );
+}
+
+/// Refuses a Python home built for another Python version (E602); warns
+/// about one that does not exist yet (W602).
+fn check_home(what: &str, home: &str) -> Result<(), String> {
+    match check_python_home(std::path::Path::new(home), built_python_version()) {
+        Err(e) => Err(format!("[WSGI-RS-E602] {what}: {e}")),
+        Ok(Some(note)) => {
+            crate::apache::log::server(
+                crate::apache::server::Server::none(),
+                crate::apache::Level::Warn,
+                &format!("[WSGI-RS-W602] {what}: {note}"),
+            );
+            Ok(())
+        }
+        Ok(None) => Ok(()),
+    }
 }

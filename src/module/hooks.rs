@@ -108,11 +108,15 @@ fn python_component() -> String {
 
 /// `apache2 -t`: whole-configuration checks. A failure makes httpd
 /// report the configuration as broken (exit status 1).
-unsafe extern "C" fn test_config(_pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) {
+unsafe extern "C" fn test_config(pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) {
     apache::guard("test_config", (), || {
         // SAFETY: test_config passes the live main server.
         let main = unsafe { server::Server::from_raw(s) };
-        if let Err(e) = super::check::process_groups(main) {
+        // SAFETY: pconf is the live configuration pool.
+        let pool = unsafe { Pool::from_raw(pconf) };
+        let checked =
+            super::check::process_groups(main).and_then(|()| daemon::check_socket_dir(pool, main));
+        if let Err(e) = checked {
             log::server(main, log::Level::Crit, &e);
             // SAFETY: exiting the configuration test with a failure status,
             // as httpd itself does for a bad configuration.
