@@ -48,6 +48,9 @@ pub struct DirConfig {
     /// `WSGIErrorOverride`: daemon error responses give way to Apache's
     /// `ErrorDocument`.
     pub error_override: Option<bool>,
+    /// `WSGIRestrictProcess`: the process groups allowed here (`""` is
+    /// embedded mode).
+    pub restrict_process: Option<Vec<String>>,
 }
 
 fn pick<T: Clone>(add: &Option<T>, base: &Option<T>) -> Option<T> {
@@ -76,6 +79,7 @@ impl DirConfig {
             dispatch_script: pick(&add.dispatch_script, &base.dispatch_script),
             pass_apache_request: pick(&add.pass_apache_request, &base.pass_apache_request),
             handler_scripts: merge_handlers(&base.handler_scripts, &add.handler_scripts),
+            restrict_process: pick(&add.restrict_process, &base.restrict_process),
             error_override: pick(&add.error_override, &base.error_override),
         }
     }
@@ -86,6 +90,20 @@ impl DirConfig {
     pub fn head_mode(&self) -> HeadMode {
         self.map_head_to_get.unwrap_or(HeadMode::Auto)
     }
+    /// `Err` with mod_wsgi's message when `WSGIRestrictProcess` does not
+    /// allow process group `group` (`""`: embedded mode).
+    pub fn check_process_allowed(&self, group: &str) -> Result<(), String> {
+        match &self.restrict_process {
+            Some(allowed) if !allowed.iter().any(|g| g == group) => Err(format!(
+                "Daemon process called '{}' cannot be accessed by this WSGI application as not a member of \
+                 allowed groups (WSGIRestrictProcess {})",
+                if group.is_empty() { "%{GLOBAL}" } else { group },
+                allowed.iter().map(|g| if g.is_empty() { "%{GLOBAL}" } else { g }).collect::<Vec<_>>().join(" ")
+            )),
+            _ => Ok(()),
+        }
+    }
+
     pub fn reloading(&self) -> bool {
         self.script_reloading.unwrap_or(true)
     }

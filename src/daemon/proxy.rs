@@ -108,6 +108,10 @@ pub fn handle(r: Request) -> Option<c_int> {
         return None;
     }
     let name = group_of(r)?;
+    if let Err(e) = module::dir_config(r).check_process_allowed(&name) {
+        r.log(Level::Error, &format!("[WSGI-RS-E418] {e}"));
+        return Some(ffi::HTTP_INTERNAL_SERVER_ERROR as c_int);
+    }
     let conf = module::server_config(r.server());
     let Some(g) = conf.daemons.iter().find(|g| g.conf.name == name) else {
         r.log(

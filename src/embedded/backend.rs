@@ -95,7 +95,13 @@ impl Backend for EmbeddedBackend {
         match push {
             Push::Buffer => {}
             Push::Flush => self.bb.append_flush(),
-            Push::End => self.bb.append_eos(),
+            // A flush before EOS makes the core write the response now,
+            // so the worker can read the next keep-alive request at once
+            // instead of parking the connection for write completion.
+            Push::End => {
+                self.bb.append_flush();
+                self.bb.append_eos();
+            }
         }
         self.pass()
     }
@@ -117,6 +123,7 @@ impl Backend for EmbeddedBackend {
     }
 
     fn finish(&mut self) -> Result<(), WriteError> {
+        self.bb.append_flush();
         self.bb.append_eos();
         self.pass()
     }

@@ -106,6 +106,10 @@ fn precheck(r: Request, target: &Target) -> Result<(), c_int> {
         ));
         return Err(ffi::HTTP_INTERNAL_SERVER_ERROR as c_int);
     }
+    if let Err(e) = module::dir_config(r).check_process_allowed("") {
+        r.log(Level::Error, &format!("[WSGI-RS-E418] {e}"));
+        return Err(ffi::HTTP_INTERNAL_SERVER_ERROR as c_int);
+    }
     if !interp::is_initialized() {
         r.log(Level::Error, &format!(
             "[WSGI-RS-E106] Python is not running in this process (embedded mode disabled by WSGIRestrictEmbedded or initialisation failed); cannot run WSGI script '{script}'"

@@ -68,7 +68,7 @@ pub static TABLE: Table = Table([
     cmd::take1(c"WSGISocketPrefix", socket_prefix, SERVER, c"Path prefix of the daemon sockets (default: the runtime directory's 'wsgi')"),
     cmd::flag(c"WSGISocketRotation", accepted_flag, SERVER, c"Accepted for compatibility: daemon socket names are always stable across restarts"),
     cmd::take1(c"WSGIAcceptMutex", accepted_noop, SERVER, c"Accepted for compatibility: daemon processes need no accept mutex"),
-    cmd::iterate(c"WSGIRestrictProcess", accepted_iterate, SERVER_DIR, c"Process groups allowed here (accepted; not enforced yet)"),
+    cmd::iterate(c"WSGIRestrictProcess", restrict_process, SERVER_DIR, c"Process groups requests here may use (%{GLOBAL} for embedded mode)"),
     cmd::flag(c"WSGIErrorOverride", error_override, FILEINFO, c"On: daemon error responses (4xx/5xx) are replaced by Apache's ErrorDocument"),
     cmd::flag(c"WSGILazyInitialization", accepted_flag, SERVER, c"Accepted for compatibility: Python always starts in the child processes"),
     cmd::flag(c"WSGIVerboseDebugging", accepted_flag, SERVER, c"Accepted for compatibility: use LogLevel wsgi:debug"),
@@ -328,12 +328,20 @@ unsafe extern "C" fn error_override(
     })
 }
 
-unsafe extern "C" fn accepted_iterate(
+unsafe extern "C" fn restrict_process(
     cmd: *mut ffi::cmd_parms,
-    _m: *mut c_void,
-    _v: *const c_char,
+    m: *mut c_void,
+    value: *const c_char,
 ) -> *const c_char {
-    run(cmd, |_| Ok(()))
+    run(cmd, |_| {
+        let v = arg(value);
+        let name = if v == "%{GLOBAL}" { String::new() } else { v };
+        dir_conf(m)
+            .restrict_process
+            .get_or_insert_with(Vec::new)
+            .push(name);
+        Ok(())
+    })
 }
 
 unsafe extern "C" fn callable_object(

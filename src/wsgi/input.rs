@@ -16,6 +16,11 @@ use crate::interp::handle::{self, HandleType};
 
 const CHUNK: usize = 64 * 1024;
 const LINE_CHUNK: usize = 8 * 1024;
+/// From this size on, `read(n)` reads straight into the result.
+const DIRECT_MIN: usize = 16 * 1024;
+/// ... up to this size: a larger request is read in pieces, so a huge
+/// Content-Length never makes us allocate before the data arrives.
+const DIRECT_MAX: usize = 16 * 1024 * 1024;
 
 /// The read buffer: `buf[start..end]` holds bytes read from the server
 /// and not yet handed out. `buf` only grows (zeroed once when it does),
@@ -115,8 +120,53 @@ impl InputHandle {
         Ok(n)
     }
 
+    /// `read(n)` of a large block with nothing buffered: the body goes
+    /// straight into the new bytes object (one pass, GIL released).
+    fn read_direct<'py>(
+        &self,
+        py: Python<'py>,
+        st: &mut State,
+        n: usize,
+    ) -> PyResult<Bound<'py, PyBytes>> {
+        let ctx = &self.ctx;
+        let mut got = 0usize;
+        let mut failure: Option<String> = None;
+        let bytes = PyBytes::new_with(py, n, |buf| {
+            py.detach(|| {
+                while got < n {
+                    match ctx.with(|b| b.read_body(&mut buf[got..])) {
+                        Some(Ok(0)) => break,
+                        Some(Ok(k)) => got += k,
+                        Some(Err(e)) => {
+                            failure = Some(format!("Apache/mod_wsgi request data read error: {e}"));
+                            break;
+                        }
+                        None => {
+                            failure = Some("request object has expired".into());
+                            break;
+                        }
+                    }
+                }
+            });
+            Ok(())
+        })?;
+        if let Some(msg) = failure {
+            return Err(PyIOError::new_err(msg));
+        }
+        if got == n {
+            return Ok(bytes);
+        }
+        st.eof = true;
+        Ok(PyBytes::new(py, &bytes.as_bytes()[..got]))
+    }
+
     fn read<'py>(&self, py: Python<'py>, size: Option<usize>) -> PyResult<Bound<'py, PyBytes>> {
         let mut st = self.lock()?;
+        if let Some(n) = size.filter(|&n| (DIRECT_MIN..=DIRECT_MAX).contains(&n)) {
+            if st.available().is_empty() && !st.eof {
+                return self.read_direct(py, &mut st, n);
+            }
+        }
         match size {
             Some(0) => {}
             Some(n) => {
