@@ -476,8 +476,15 @@ fn daemon_bad_options_name_the_option() {
 #[test]
 fn daemon_inert_options_are_listed_once() {
     use config::daemon::DaemonGroup;
-    let g = DaemonGroup::parse(&ws(&["a", "chroot=/x", "startup-timeout=3", "chroot=/y"])).unwrap();
-    assert_eq!(g.inert, vec!["chroot", "startup-timeout"]);
+    let g = DaemonGroup::parse(&ws(&[
+        "a",
+        "chroot=/x",
+        "startup-timeout=3",
+        "chroot=/y",
+        "script-user=x",
+    ]))
+    .unwrap();
+    assert_eq!(g.inert, vec!["chroot", "script-user"]);
 }
 
 #[test]

@@ -226,3 +226,45 @@ def test_bad_option_fails_configtest(make_apache_fn):
     ap = make_apache_fn(daemon_conf("processes=2 bogus-option=1"), apps={"info.wsgi": INFO}, start=False)
     rc, out = ap.configtest()
     assert rc != 0 and "bogus-option" in out
+
+
+BROKEN = '''
+raise ImportError("the database is not up yet")
+'''
+
+BIG_HEADER = '''
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain"), ("X-Big", "x" * 10000)])
+    return [b"big"]
+'''
+
+
+def test_startup_timeout_restarts_a_process_whose_script_never_loads(make_apache_fn):
+    conf = (
+        "WSGIDaemonProcess app processes=1 threads=2 startup-timeout=1 display-name=%{GROUP}\n"
+        "WSGIProcessGroup app\n"
+        "WSGIScriptAlias /x @APPS@/broken.wsgi\n"
+    )
+    ap = make_apache_fn(conf, apps={"broken.wsgi": BROKEN})
+    before = daemon_pids(ap)
+    assert len(before) == 1, before
+    assert requests.get(ap.url("/x"), timeout=10).status_code == 500
+    deadline = time.time() + 8
+    while time.time() < deadline and daemon_pids(ap) == before:
+        time.sleep(0.2)
+    after = daemon_pids(ap)
+    assert after and after != before, "the process was not restarted after startup-timeout"
+    assert "startup-timeout" in ap.error_log()
+
+
+def test_header_buffer_size_limits_response_headers(make_apache_fn):
+    conf = (
+        "WSGIDaemonProcess app processes=1 threads=2 header-buffer-size=8192\n"
+        "WSGIProcessGroup app\n"
+        "WSGIScriptAlias /x @APPS@/big.wsgi\n"
+    )
+    ap = make_apache_fn(conf, apps={"big.wsgi": BIG_HEADER})
+    r = requests.get(ap.url("/x"), timeout=10)
+    assert r.status_code == 502
+    assert "X-Big" not in r.headers
+    assert "header-buffer-size" in ap.error_log()

@@ -286,7 +286,7 @@ static OPTIONS: &[Opt] = &[
         Some(int(k, v, 1, i64::MAX)? as u64)),
     opt!("maximum-requests", true, |g, k, v| g.maximum_requests =
         int(k, v, 0, i64::MAX)? as u64),
-    opt!("startup-timeout", false, |g, k, v| g.startup_timeout =
+    opt!("startup-timeout", true, |g, k, v| g.startup_timeout =
         secs(k, v)?),
     opt!("shutdown-timeout", true, |g, k, v| g.shutdown_timeout =
         secs(k, v)?),

@@ -185,6 +185,7 @@ pub fn start(pconf: Pool, s: Server) -> Result<(), String> {
                 g.conf.name
             )
         })?;
+        sock::set_buffer_sizes(fd, g.conf.send_buffer_size, g.conf.receive_buffer_size);
         let _ = g.socket.set(path);
         let _ = g.python.set(conf.python.clone());
         for opt in &g.conf.inert {

@@ -179,6 +179,11 @@ fn proxy(r: Request, g: &GroupEntry) -> c_int {
     });
     let _ = stream.set_read_timeout(Some(io_timeout));
     let _ = stream.set_write_timeout(Some(io_timeout));
+    sock::set_buffer_sizes(
+        std::os::fd::AsRawFd::as_raw_fd(&stream),
+        g.conf.send_buffer_size,
+        g.conf.receive_buffer_size,
+    );
     let mut w = match stream.try_clone() {
         Ok(w) => w,
         Err(_) => return 503,
@@ -216,7 +221,12 @@ fn proxy(r: Request, g: &GroupEntry) -> c_int {
         }
     }
     let _ = wire::write_frame(&mut w, Kind::BodyEnd, &[]);
-    let mut reader = FrameReader::new(&mut fs);
+    let capacity = if g.conf.response_buffer_size > 0 {
+        g.conf.response_buffer_size as usize
+    } else {
+        64 * 1024
+    };
+    let mut reader = FrameReader::with_capacity(&mut fs, capacity);
     let mut backend = EmbeddedBackend::new(r, true, false);
     let mut started = false;
     loop {
@@ -279,6 +289,18 @@ fn proxy(r: Request, g: &GroupEntry) -> c_int {
                 return status;
             }
             Kind::Start => {
+                let limit = if g.conf.header_buffer_size > 0 {
+                    g.conf.header_buffer_size as usize
+                } else {
+                    32768
+                };
+                if payload.len() > limit {
+                    let why = format!(
+                        "response headers of {} bytes exceed header-buffer-size ({limit} bytes)",
+                        payload.len()
+                    );
+                    return fail_502(r, g, pid, &why);
+                }
                 let Ok((status, line, headers)) = wire::decode_start(payload) else {
                     return fail_502(r, g, pid, "bad response headers");
                 };

@@ -46,9 +46,17 @@ pub struct Shared {
     last_activity: AtomicU64,
     slots: Mutex<Vec<Option<Slot>>>,
     total: AtomicU64,
+    /// The WSGI script has loaded at least once / failed to load.
+    loaded: AtomicBool,
+    load_failed: AtomicBool,
 }
 
 impl Shared {
+    /// `startup-timeout`: the script has failed to load and never loaded.
+    pub fn never_loaded(&self) -> bool {
+        self.load_failed.load(Ordering::Relaxed) && !self.loaded.load(Ordering::Relaxed)
+    }
+
     pub fn new(g: &GroupEntry, fd: RawFd) -> Shared {
         Shared {
             conf: g.conf.clone(),
@@ -56,6 +64,8 @@ impl Shared {
             stopping: AtomicBool::new(false),
             stopped_at: Mutex::new(None),
             served: AtomicU64::new(0),
+            loaded: AtomicBool::new(false),
+            load_failed: AtomicBool::new(false),
             active: AtomicUsize::new(0),
             last_activity: AtomicU64::new(super::worker::now_s()),
             slots: Mutex::new(Vec::new()),
@@ -308,12 +318,17 @@ fn handle(sh: &Shared, index: usize, thread: u64, stream: UnixStream, counts: (u
             meta("reload") == b"1",
             None,
         ) {
-            Ok(app) => app,
+            Ok(app) => {
+                sh.loaded.store(true, Ordering::Relaxed);
+                app
+            }
             Err(interp::LoadError::MissingCallable(msg)) => {
+                sh.load_failed.store(true, Ordering::Relaxed);
                 super::dlog(Level::Error, &format!("[WSGI-RS-E104] {msg}"));
                 return wsgi::Outcome::Status(500);
             }
             Err(interp::LoadError::Failed(err)) => {
+                sh.load_failed.store(true, Ordering::Relaxed);
                 super::dlog(Level::Error, &format!(
                     "[WSGI-RS-E104] Failed to exec Python script file '{script}' in daemon process group '{}'.", sh.conf.name
                 ));

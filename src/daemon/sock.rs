@@ -222,3 +222,25 @@ pub fn accept(fd: RawFd) -> io::Result<UnixStream> {
 pub fn into_raw(fd: OwnedFd) -> RawFd {
     fd.into_raw_fd()
 }
+
+/// Applies `send-buffer-size` / `receive-buffer-size` (0 keeps the
+/// kernel's default) to a socket.
+pub fn set_buffer_sizes(fd: RawFd, send: u64, receive: u64) {
+    for (option, size) in [(libc::SO_SNDBUF, send), (libc::SO_RCVBUF, receive)] {
+        if size == 0 {
+            continue;
+        }
+        let value = size.min(i32::MAX as u64) as libc::c_int;
+        // SAFETY: the descriptor is a live socket; value outlives the call
+        // and its size is passed.
+        unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                option,
+                (&raw const value).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+    }
+}

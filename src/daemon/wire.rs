@@ -205,8 +205,13 @@ pub struct FrameReader<R: Read> {
 
 impl<R: Read> FrameReader<R> {
     pub fn new(inner: R) -> Self {
+        Self::with_capacity(inner, 64 * 1024)
+    }
+
+    /// A reader whose buffer holds `capacity` bytes (`response-buffer-size`).
+    pub fn with_capacity(inner: R, capacity: usize) -> Self {
         FrameReader {
-            inner: io::BufReader::with_capacity(64 * 1024, inner),
+            inner: io::BufReader::with_capacity(capacity.max(4096), inner),
             payload: Vec::new(),
         }
     }

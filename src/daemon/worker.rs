@@ -246,6 +246,11 @@ fn monitor(g: &GroupEntry, sh: &Shared, probe: &AtomicU64, notify: RawFd) {
             Some(("graceful signal", t))
         } else if c.maximum_requests > 0 && sh.served() >= c.maximum_requests {
             Some(("maximum-requests", c.graceful_timeout))
+        } else if c.startup_timeout > 0
+            && sh.never_loaded()
+            && started.elapsed().as_secs() >= c.startup_timeout
+        {
+            Some(("startup-timeout: the WSGI script has not loaded", 0))
         } else if c.restart_interval > 0 && started.elapsed().as_secs() >= c.restart_interval {
             Some(("restart-interval", c.graceful_timeout))
         } else if c.inactivity_timeout > 0
