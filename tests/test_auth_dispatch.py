@@ -225,13 +225,13 @@ def test_dispatch_global_groups(ap):
     assert out["application_group"] == ""
 
 
-def test_dispatch_rejects_daemon_process_group(ap):
+def test_dispatch_to_undefined_daemon_process_group_is_500(ap):
     mark = ap.log_size()
     r = get(ap, "/disp?daemon")
     assert r.status_code == 500
     assert '"callable"' not in r.text
     if not IS_MOD_WSGI:
-        assert ap.wait_log(r"\[WSGI-RS-E508\].*no-such-daemon", mark)
+        assert ap.wait_log(r"\[WSGI-RS-E403\].*no-such-daemon", mark)
     else:
         assert ap.wait_log(r"no-such-daemon", mark)
     # and the next request is served normally
@@ -378,3 +378,32 @@ def test_pass_apache_request_in_auth_environ(ap):
 
 def test_no_crash(ap):
     assert_no_crash(ap)
+
+
+DISPATCH_TO_DAEMON = '''
+def process_group(environ):
+    return 'worker' if environ.get('QUERY_STRING') == 'daemon' else None
+'''
+
+PID_APP = '''
+import os
+def application(environ, start_response):
+    body = ('%d %s' % (os.getpid(), environ['mod_wsgi.process_group'])).encode()
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [body]
+'''
+
+
+@pytest.mark.mwrs_only("daemon-mode configuration of the harness targets mod_wsgi_rs")
+def test_dispatch_chooses_a_daemon_process_group(make_apache_fn):
+    conf = (
+        "WSGIDaemonProcess worker processes=1 threads=2\n"
+        "WSGIScriptAlias /p @APPS@/pid.wsgi\n"
+        "WSGIDispatchScript @APPS@/dispatch_daemon.py\n"
+    )
+    ap = make_apache_fn(conf, apps={"pid.wsgi": PID_APP, "dispatch_daemon.py": DISPATCH_TO_DAEMON})
+    embedded_pid, embedded_group = get(ap, "/p").text.split()[0], get(ap, "/p").text.split()[1:]
+    pid, group = get(ap, "/p?daemon").text.split()
+    assert group == "worker"
+    assert embedded_group == []
+    assert pid != embedded_pid

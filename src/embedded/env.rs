@@ -41,6 +41,17 @@ pub fn count_request() -> Counters {
     }
 }
 
+/// This thread's and the process's counters, without counting a request
+/// (for the dispatch script's environ).
+pub fn peek_counters() -> Counters {
+    let (thread_id, thread_requests) = THREAD.with(|t| t.get());
+    Counters {
+        thread_id,
+        thread_requests,
+        total_requests: TOTAL_REQUESTS.load(Ordering::Relaxed),
+    }
+}
+
 pub fn now_us() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -145,6 +145,84 @@ fn precheck(r: Request, target: &Target) -> Result<(), c_int> {
     Ok(())
 }
 
+/// `WSGIDispatchScript`, run before the request goes to its process
+/// group: its choices (process group, application group, callable) are
+/// left in the request notes, where the daemon proxy and the embedded
+/// handler read the alias options too.
+pub fn dispatch_request(r: Request) -> Result<(), c_int> {
+    let dir = module::dir_config(r);
+    let (Some(dispatch_script), Some(target)) = (&dir.dispatch_script, target(r, dir)) else {
+        return Ok(());
+    };
+    if !interp::is_initialized() {
+        r.log(Level::Error, "[WSGI-RS-E106] Python is not running in this process; the WSGIDispatchScript cannot run");
+        return Err(ffi::HTTP_INTERNAL_SERVER_ERROR as c_int);
+    }
+    let (vars, url_scheme) = env::cgi_vars(r, dir, false);
+    let script_name = vars
+        .get_bytes("mod_wsgi.script_name")
+        .unwrap_or(b"")
+        .to_vec();
+    let group_spec = target
+        .group
+        .clone()
+        .or_else(|| note_or(r, NOTE_APPLICATION_GROUP, dir.application_group.as_deref()));
+    let configured_group = env::application_group(r, group_spec.as_deref(), &script_name);
+    let process_group =
+        note_or(r, c"mod_wsgi.process_group", dir.process_group.as_deref()).unwrap_or_default();
+    let request_id = String::from_utf8_lossy(r.log_id().unwrap_or(b"")).into_owned();
+    let (listener_host, listener_port) = env::listener(r);
+    let counters = env::peek_counters();
+    let extras = Extras {
+        url_scheme,
+        multithread: env::multithread(),
+        multiprocess: env::multiprocess(),
+        process_group: &process_group,
+        application_group: &configured_group,
+        callable_object: &target.callable,
+        request_handler: r.handler().unwrap_or(b""),
+        handler_script: &target.handler_script,
+        script_reloading: dir.reloading(),
+        enable_sendfile: dir.enable_sendfile == Some(true),
+        listener_host: &listener_host,
+        listener_port: listener_port.as_bytes(),
+        request_id: request_id.as_bytes(),
+        request_start_us: r.request_time(),
+        script_start_us: env::now_us(),
+        thread_id: counters.thread_id,
+        thread_requests: counters.thread_requests,
+        total_requests: counters.total_requests,
+        apache_version: server::apache_version(),
+    };
+    let dispatch_group = env::application_group(
+        r,
+        dispatch_script.application_group.as_deref(),
+        &script_name,
+    );
+    let ctx = RequestCtx::new(Box::new(EmbeddedBackend::new(r, false, false)));
+    let choice = interp::with_group(&dispatch_group, |py| {
+        let objects = RequestObjects::new(py, &ctx, &request_id).map_err(|e| e.print(py))?;
+        let env = wsgi::build_environ(py, &vars, &extras, &objects).map_err(|e| e.print(py))?;
+        dispatch::choose(py, r, dispatch_script, &env)
+    });
+    drop(ctx.expire());
+    let Some(Ok(choice)) = choice else {
+        return Err(ffi::HTTP_INTERNAL_SERVER_ERROR as c_int);
+    };
+    let (notes, pool) = (r.notes(), r.pool());
+    let chosen = [
+        (c"mod_wsgi.process_group", choice.process_group),
+        (NOTE_APPLICATION_GROUP, choice.application_group),
+        (NOTE_CALLABLE_OBJECT, choice.callable_object),
+    ];
+    for (key, value) in chosen {
+        if let Some(v) = value {
+            notes.set(pool, key.to_bytes(), v.as_bytes());
+        }
+    }
+    Ok(())
+}
+
 fn note_or(r: Request, key: &std::ffi::CStr, fallback: Option<&str>) -> Option<String> {
     r.notes()
         .get(key)
@@ -174,7 +252,6 @@ fn serve(r: Request, dir: &DirConfig, target: Target, has_body: bool) -> c_int {
         .clone()
         .or_else(|| note_or(r, NOTE_APPLICATION_GROUP, dir.application_group.as_deref()));
     let configured_group = env::application_group(r, group_spec.as_deref(), &script_name);
-    let mut chosen_group = None;
     let request_id = String::from_utf8_lossy(r.log_id().unwrap_or(b"")).into_owned();
     let (listener_host, listener_port) = env::listener(r);
     let mut extras = Extras {
@@ -200,39 +277,8 @@ fn serve(r: Request, dir: &DirConfig, target: Target, has_body: bool) -> c_int {
     };
     let backend = EmbeddedBackend::new(r, dir.enable_sendfile == Some(true), has_body);
     let ctx = RequestCtx::new(Box::new(backend));
-    let mut callable = target.callable.clone();
-    if let Some(dispatch_script) = &dir.dispatch_script {
-        let dispatch_group = env::application_group(
-            r,
-            dispatch_script.application_group.as_deref(),
-            &script_name,
-        );
-        extras.application_group = &configured_group;
-        let choice = interp::with_group(&dispatch_group, |py| {
-            let objects = RequestObjects::new(py, &ctx, &request_id).map_err(|e| e.print(py))?;
-            let env = wsgi::build_environ(py, &vars, &extras, &objects).map_err(|e| e.print(py))?;
-            dispatch::choose(py, r, dispatch_script, &env)
-        });
-        let Some(Ok(choice)) = choice else {
-            drop(ctx.expire());
-            return ffi::HTTP_INTERNAL_SERVER_ERROR as c_int;
-        };
-        if let Some(pg) = choice
-            .process_group
-            .filter(|g| !g.is_empty() && g != "%{GLOBAL}")
-        {
-            r.log(Level::Error, &format!("[WSGI-RS-E508] WSGIDispatchScript chose daemon process group '{pg}', but a dispatch script can only choose the application group and callable in this version (set the process group with WSGIProcessGroup or process-group=); the request is refused"));
-            drop(ctx.expire());
-            return ffi::HTTP_INTERNAL_SERVER_ERROR as c_int;
-        }
-        if let Some(g) = choice.application_group {
-            chosen_group = Some(env::application_group(r, Some(&g), &script_name));
-        }
-        if let Some(c) = choice.callable_object {
-            callable = c;
-        }
-    }
-    let group = chosen_group.unwrap_or_else(|| configured_group.clone());
+    let callable = target.callable.clone();
+    let group = configured_group;
     extras.application_group = &group;
     extras.callable_object = &callable;
     let resource = String::from_utf8_lossy(r.filename().unwrap_or(b"")).into_owned();

@@ -12,7 +12,7 @@ mod translate;
 
 pub use auth::{check_access, check_groups, check_password, get_realm_hash};
 pub use backend::{level as log_level, EmbeddedBackend};
-pub use handler::handle;
+pub use handler::{dispatch_request, handle};
 pub use translate::translate;
 
 use crate::apache::server::{self, Server};

@@ -149,6 +149,9 @@ unsafe extern "C" fn handler(r: *mut ffi::request_rec) -> c_int {
     // SAFETY: httpd passes a live request.
     let req = unsafe { Request::from_raw(r) };
     apache::guard("handler", SERVER_ERROR, || {
+        if let Err(status) = embedded::dispatch_request(req) {
+            return status;
+        }
         daemon::proxy::handle(req).unwrap_or_else(|| embedded::handle(req))
     })
 }
