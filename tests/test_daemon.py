@@ -268,3 +268,17 @@ def test_header_buffer_size_limits_response_headers(make_apache_fn):
     assert r.status_code == 502
     assert "X-Big" not in r.headers
     assert "header-buffer-size" in ap.error_log()
+
+
+def test_server_expansion_names_the_daemon_group(make_apache_fn):
+    # WSGIProcessGroup %{SERVER} picks the group named after the virtual
+    # host (ServerName[:port]), as mod_wsgi does.
+    conf = (
+        "WSGIDaemonProcess 127.0.0.1:@PORT@ processes=1 threads=2\n"
+        "WSGIProcessGroup %{SERVER}\n"
+        "WSGIScriptAlias /x @APPS@/info.wsgi\n"
+    )
+    ap = make_apache_fn(conf, apps={"info.wsgi": INFO})
+    r = requests.get(ap.url("/x"), timeout=10)
+    assert r.status_code == 200, r.text
+    assert r.text.split()[2] == "127.0.0.1:%d" % ap.port

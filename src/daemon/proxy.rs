@@ -93,6 +93,13 @@ fn group_of(r: Request) -> Option<String> {
         .get(c"mod_wsgi.process_group")
         .map(lossy)
         .or_else(|| dir.process_group.clone())?;
+    if matches!(raw.as_str(), "%{SERVER}" | "%{HOST}" | "%{RESOURCE}") {
+        // Expanded like application groups; the result must name a group.
+        let (uri, info) = (r.uri(), r.path_info());
+        let script_name = uri.strip_suffix(info).unwrap_or(uri);
+        let name = crate::embedded::env::application_group(r, Some(&raw), script_name);
+        return (!name.is_empty()).then_some(name);
+    }
     let env = r.subprocess_env();
     resolve_group(&raw, |v| {
         CString::new(v).ok().and_then(|k| env.get(&k).map(lossy))
