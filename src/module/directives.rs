@@ -221,30 +221,6 @@ unsafe extern "C" fn python_optimize(
     })
 }
 
-unsafe extern "C" fn dont_write_bytecode(
-    cmd: *mut ffi::cmd_parms,
-    _m: *mut c_void,
-    on: c_int,
-) -> *const c_char {
-    run(cmd, |cmd| {
-        cmd.check_global_only()?;
-        server_conf(cmd).python.dont_write_bytecode = on != 0;
-        Ok(())
-    })
-}
-
-unsafe extern "C" fn restrict_embedded(
-    cmd: *mut ffi::cmd_parms,
-    _m: *mut c_void,
-    on: c_int,
-) -> *const c_char {
-    run(cmd, |cmd| {
-        cmd.check_global_only()?;
-        server_conf(cmd).python.restrict_embedded = on != 0;
-        Ok(())
-    })
-}
-
 unsafe extern "C" fn application_group(
     cmd: *mut ffi::cmd_parms,
     m: *mut c_void,
@@ -317,17 +293,6 @@ unsafe extern "C" fn socket_prefix(
     })
 }
 
-unsafe extern "C" fn error_override(
-    cmd: *mut ffi::cmd_parms,
-    m: *mut c_void,
-    on: c_int,
-) -> *const c_char {
-    run(cmd, |_| {
-        dir_conf(m).error_override = Some(on != 0);
-        Ok(())
-    })
-}
-
 unsafe extern "C" fn restrict_process(
     cmd: *mut ffi::cmd_parms,
     m: *mut c_void,
@@ -376,6 +341,7 @@ flag_handler!(enable_sendfile, enable_sendfile);
 flag_handler!(script_reloading, script_reloading);
 flag_handler!(group_authoritative, group_authoritative);
 flag_handler!(pass_apache_request, pass_apache_request);
+flag_handler!(error_override, error_override);
 
 macro_rules! script_handler {
     ($name:ident, $field:ident, $directive:literal) => {
@@ -487,6 +453,8 @@ macro_rules! global_flag {
     };
 }
 
+global_flag!(dont_write_bytecode, dont_write_bytecode, |on| on);
+global_flag!(restrict_embedded, restrict_embedded, |on| on);
 global_flag!(restrict_stdin, restrict_stdin, |on| on);
 global_flag!(restrict_stdout, restrict_stdout, |on| on);
 global_flag!(restrict_signal, restrict_signal, Some);
