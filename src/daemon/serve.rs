@@ -15,7 +15,6 @@ use pyo3::types::PyDictMethods;
 
 use super::wire::{self, FrameReader, Kind};
 use super::{sock, GroupEntry};
-use crate::apache::server;
 use crate::apache::Level;
 use crate::config::daemon::DaemonGroup;
 use crate::interp;
@@ -281,7 +280,6 @@ fn handle(sh: &Shared, index: usize, thread: u64, stream: UnixStream, counts: (u
         thread_id: index as u64 + 1,
         thread_requests: counts.0,
         total_requests: counts.1,
-        apache_version: server::apache_version(),
     };
     let backend = DaemonBackend {
         w: match w.try_clone() {

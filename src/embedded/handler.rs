@@ -9,10 +9,10 @@ use super::translate::{
 };
 use super::{dispatch, env, script};
 use crate::apache::request::{BodyPolicy, FileKind};
-use crate::apache::{server, Level, Request};
+use crate::apache::{Level, Request};
 use crate::config::DirConfig;
 use crate::ffi;
-use crate::wsgi::{self, Extras, RequestCtx, RequestObjects, RunInfo};
+use crate::wsgi::{self, CgiVars, Extras, RequestCtx, RequestObjects, RunInfo};
 use crate::{interp, module};
 use pyo3::types::PyDictMethods;
 
@@ -158,51 +158,23 @@ pub fn dispatch_request(r: Request) -> Result<(), c_int> {
         r.log(Level::Error, "[WSGI-RS-E106] Python is not running in this process; the WSGIDispatchScript cannot run");
         return Err(ffi::HTTP_INTERNAL_SERVER_ERROR as c_int);
     }
-    let (vars, url_scheme) = env::cgi_vars(r, dir, false);
-    let script_name = vars
-        .get_bytes("mod_wsgi.script_name")
-        .unwrap_or(b"")
-        .to_vec();
-    let group_spec = target
-        .group
-        .clone()
-        .or_else(|| note_or(r, NOTE_APPLICATION_GROUP, dir.application_group.as_deref()));
-    let configured_group = env::application_group(r, group_spec.as_deref(), &script_name);
+    let prepared = Prepared::new(r, dir, &target, false);
     let process_group =
         note_or(r, c"mod_wsgi.process_group", dir.process_group.as_deref()).unwrap_or_default();
-    let request_id = String::from_utf8_lossy(r.log_id().unwrap_or(b"")).into_owned();
-    let (listener_host, listener_port) = env::listener(r);
     let counters = env::peek_counters();
-    let extras = Extras {
-        url_scheme,
-        multithread: env::multithread(),
-        multiprocess: env::multiprocess(),
-        process_group: &process_group,
-        application_group: &configured_group,
-        callable_object: &target.callable,
-        request_handler: r.handler().unwrap_or(b""),
-        handler_script: &target.handler_script,
-        script_reloading: dir.reloading(),
-        enable_sendfile: dir.enable_sendfile == Some(true),
-        listener_host: &listener_host,
-        listener_port: listener_port.as_bytes(),
-        request_id: request_id.as_bytes(),
-        request_start_us: r.request_time(),
-        script_start_us: env::now_us(),
-        thread_id: counters.thread_id,
-        thread_requests: counters.thread_requests,
-        total_requests: counters.total_requests,
-        apache_version: server::apache_version(),
-    };
+    let mut extras = prepared.extras(r, dir, &target, &counters, env::now_us());
+    extras.process_group = &process_group;
     let dispatch_group = env::application_group(
         r,
         dispatch_script.application_group.as_deref(),
-        &script_name,
+        &prepared.script_name,
     );
     let ctx = RequestCtx::new(Box::new(EmbeddedBackend::new(r, false, false)));
     let choice = interp::with_group(&dispatch_group, |py| {
-        let objects = RequestObjects::new(py, &ctx, &request_id).map_err(|e| e.print(py))?;
-        let env = wsgi::build_environ(py, &vars, &extras, &objects).map_err(|e| e.print(py))?;
+        let objects =
+            RequestObjects::new(py, &ctx, &prepared.request_id).map_err(|e| e.print(py))?;
+        let env =
+            wsgi::build_environ(py, &prepared.vars, &extras, &objects).map_err(|e| e.print(py))?;
         dispatch::choose(py, r, dispatch_script, &env)
     });
     drop(ctx.expire());
@@ -221,6 +193,75 @@ pub fn dispatch_request(r: Request) -> Result<(), c_int> {
         }
     }
     Ok(())
+}
+
+/// The parts of a request's environ that the dispatch script's and the
+/// application's share: CGI variables, application group, ids.
+struct Prepared<'a> {
+    vars: CgiVars<'a>,
+    url_scheme: &'static str,
+    script_name: Vec<u8>,
+    group: String,
+    request_id: String,
+    listener_host: Vec<u8>,
+    listener_port: String,
+}
+
+impl<'a> Prepared<'a> {
+    fn new(r: Request, dir: &DirConfig, target: &Target, pass_auth: bool) -> Prepared<'a> {
+        let (vars, url_scheme) = env::cgi_vars(r, dir, pass_auth);
+        let script_name = vars
+            .get_bytes("mod_wsgi.script_name")
+            .unwrap_or(b"")
+            .to_vec();
+        let spec = target
+            .group
+            .clone()
+            .or_else(|| note_or(r, NOTE_APPLICATION_GROUP, dir.application_group.as_deref()));
+        let group = env::application_group(r, spec.as_deref(), &script_name);
+        let request_id = String::from_utf8_lossy(r.log_id().unwrap_or(b"")).into_owned();
+        let (listener_host, listener_port) = env::listener(r);
+        Prepared {
+            vars,
+            url_scheme,
+            script_name,
+            group,
+            request_id,
+            listener_host,
+            listener_port,
+        }
+    }
+
+    /// The adapter's non-CGI facts (embedded mode: no process group).
+    fn extras<'b>(
+        &'b self,
+        r: Request,
+        dir: &DirConfig,
+        target: &'b Target,
+        counters: &env::Counters,
+        script_start: i64,
+    ) -> Extras<'b> {
+        Extras {
+            url_scheme: self.url_scheme,
+            multithread: env::multithread(),
+            multiprocess: env::multiprocess(),
+            process_group: "",
+            application_group: &self.group,
+            callable_object: &target.callable,
+            request_handler: r.handler().unwrap_or(b""),
+            handler_script: &target.handler_script,
+            script_reloading: dir.reloading(),
+            enable_sendfile: dir.enable_sendfile == Some(true),
+            listener_host: &self.listener_host,
+            listener_port: self.listener_port.as_bytes(),
+            request_id: self.request_id.as_bytes(),
+            request_start_us: r.request_time(),
+            script_start_us: script_start,
+            thread_id: counters.thread_id,
+            thread_requests: counters.thread_requests,
+            total_requests: counters.total_requests,
+        }
+    }
 }
 
 fn note_or(r: Request, key: &std::ffi::CStr, fallback: Option<&str>) -> Option<String> {
@@ -242,72 +283,38 @@ fn serve(r: Request, dir: &DirConfig, target: Target, has_body: bool) -> c_int {
     };
     let script_start = env::now_us();
     let counters = env::count_request();
-    let (vars, url_scheme) = env::cgi_vars(r, dir, pass_auth);
-    let script_name = vars
-        .get_bytes("mod_wsgi.script_name")
-        .unwrap_or(b"")
-        .to_vec();
-    let group_spec = target
-        .group
-        .clone()
-        .or_else(|| note_or(r, NOTE_APPLICATION_GROUP, dir.application_group.as_deref()));
-    let configured_group = env::application_group(r, group_spec.as_deref(), &script_name);
-    let request_id = String::from_utf8_lossy(r.log_id().unwrap_or(b"")).into_owned();
-    let (listener_host, listener_port) = env::listener(r);
-    let mut extras = Extras {
-        url_scheme,
-        multithread: env::multithread(),
-        multiprocess: env::multiprocess(),
-        process_group: "",
-        application_group: "",
-        callable_object: &target.callable,
-        request_handler: r.handler().unwrap_or(b""),
-        handler_script: &target.handler_script,
-        script_reloading: dir.reloading(),
-        enable_sendfile: dir.enable_sendfile == Some(true),
-        listener_host: &listener_host,
-        listener_port: listener_port.as_bytes(),
-        request_id: request_id.as_bytes(),
-        request_start_us: r.request_time(),
-        script_start_us: script_start,
-        thread_id: counters.thread_id,
-        thread_requests: counters.thread_requests,
-        total_requests: counters.total_requests,
-        apache_version: server::apache_version(),
-    };
+    let prepared = Prepared::new(r, dir, &target, pass_auth);
+    let extras = prepared.extras(r, dir, &target, &counters, script_start);
+    let (group, callable, request_id) = (&prepared.group, &target.callable, &prepared.request_id);
     let backend = EmbeddedBackend::new(r, dir.enable_sendfile == Some(true), has_body);
     let ctx = RequestCtx::new(Box::new(backend));
-    let callable = target.callable.clone();
-    let group = configured_group;
-    extras.application_group = &group;
-    extras.callable_object = &callable;
     let resource = String::from_utf8_lossy(r.filename().unwrap_or(b"")).into_owned();
     let info = RunInfo {
         script,
-        request_id: &request_id,
+        request_id,
         thread_id: counters.thread_id,
         start_us: script_start,
     };
-    let outcome = interp::with_group(&group, |py| {
+    let outcome = interp::with_group(group, |py| {
         let app = match interp::load_app(
             py,
             script,
             target.mtime,
-            &callable,
+            callable,
             dir.reloading(),
             Some(&resource),
         ) {
             Ok(app) => app,
             Err(e) => return load_failed(py, r, script, e),
         };
-        let objects = match RequestObjects::new(py, &ctx, &request_id) {
+        let objects = match RequestObjects::new(py, &ctx, request_id) {
             Ok(o) => o,
             Err(e) => {
                 e.print(py);
                 return wsgi::Outcome::Status(500);
             }
         };
-        let environ = match wsgi::build_environ(py, &vars, &extras, &objects) {
+        let environ = match wsgi::build_environ(py, &prepared.vars, &extras, &objects) {
             Ok(env) => env,
             Err(e) => {
                 e.print(py);

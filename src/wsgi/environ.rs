@@ -29,7 +29,6 @@ pub struct Extras<'a> {
     pub thread_id: u64,
     pub thread_requests: u64,
     pub total_requests: u64,
-    pub apache_version: (i32, i32, i32),
 }
 
 fn flag(b: bool) -> &'static str {
