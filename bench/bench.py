@@ -24,6 +24,9 @@ Environment:
     QUICK=1         2 s x 3 runs, hello at c=32 only, short soak
     SOAK_FULL=1     soak to 1M requests instead of 300k
     MWRS_BENCH_DAEMON=1   add the daemon-mode rows
+    BENCH_SERVERS   comma list of contenders to keep (rs,mod_wsgi,static,granian,gunicorn,
+                    rs_daemon,mod_wsgi_daemon); BENCH_WORKLOADS, BENCH_CONCS likewise
+    BENCH_NO_SOAK=1 skip the soak (for iterating on one cell; not for RESULTS.md)
     BENCH_OUT       results JSON path (default bench/results/<date>-embedded.json,
                     QUICK runs go to bench/.work/results/)
 """
@@ -86,6 +89,11 @@ CONCS = [1, 32]
 if QUICK:
     WORKLOADS = WORKLOADS[:1]
     CONCS = [32]
+if os.environ.get("BENCH_WORKLOADS"):
+    WORKLOADS = [w for w in WORKLOADS if w[0] in os.environ["BENCH_WORKLOADS"].split(",")]
+if os.environ.get("BENCH_CONCS"):
+    CONCS = [int(c) for c in os.environ["BENCH_CONCS"].split(",")]
+NO_SOAK = os.environ.get("BENCH_NO_SOAK") == "1"
 
 T0 = time.time()
 
@@ -451,6 +459,9 @@ def make_servers():
             Apache("rs_daemon", "rs_daemon", "mod_wsgi_rs daemon"),
             Apache("mod_wsgi_daemon", "mod_wsgi_daemon", "mod_wsgi 4.9.4 daemon"),
         ]
+    if os.environ.get("BENCH_SERVERS"):
+        keep = os.environ["BENCH_SERVERS"].split(",")
+        servers = [s for s in servers if s.name in keep]
     return servers
 
 
@@ -721,7 +732,8 @@ def main():
                     if s.name != "static" or wl[4]:
                         validate(s, wl)
         bench_cells(servers, results)
-        soak(servers, results)
+        if not NO_SOAK:
+            soak(servers, results)
     finally:
         for s in servers:
             results["servers"][s.name] = {"label": s.label, "mode": s.mode, "available": s.available,

@@ -571,3 +571,85 @@ fn wire_frames_round_trip_and_fuzz() {
         while let Ok(Some(_)) = r.next_frame() {}
     }
 }
+
+/// A reader that returns at most a varying, small number of bytes per call.
+struct Dribble<'a>(&'a [u8], usize);
+impl std::io::Read for Dribble<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        self.1 = self.1 % 4999 + 1;
+        let n = out.len().min(self.1).min(self.0.len());
+        out[..n].copy_from_slice(&self.0[..n]);
+        self.0 = &self.0[n..];
+        Ok(n)
+    }
+}
+
+#[test]
+fn wire_reader_reuses_its_buffer_and_reads_body_frames_in_pieces() {
+    // Frames larger than the reader's buffer, read back through every
+    // path (whole payloads, borrowed chunks, copies into a caller buffer
+    // larger and smaller than the reader's), with the buffer handed from
+    // one reader to the next as the proxy does between requests.
+    let mut out = Vec::new();
+    let mut sent = Vec::new();
+    for i in 0..40usize {
+        let len = (i * 7919) % 20000;
+        let p: Vec<u8> = (0..len).map(|j| (i * 31 + j) as u8).collect();
+        let kind = if i % 3 == 0 {
+            wire::Kind::Start
+        } else {
+            wire::Kind::Data
+        };
+        wire::write_frame(&mut out, kind, &[&p]).unwrap();
+        sent.push((kind, p));
+    }
+    let mut buf = Vec::new();
+    for round in 0..3 {
+        let mut r = wire::FrameReader::with_buffer(Dribble(&out, round), std::mem::take(&mut buf));
+        for (i, (kind, p)) in sent.iter().enumerate() {
+            let (k, len) = r.next_prefix().unwrap().unwrap();
+            assert_eq!((k, len), (*kind, p.len()));
+            let mut got = Vec::new();
+            match (i + round) % 3 {
+                0 => got.extend_from_slice(r.payload(len).unwrap()),
+                1 => {
+                    while got.len() < len {
+                        let c = r.next_chunk(len - got.len()).unwrap().to_vec();
+                        assert!(!c.is_empty());
+                        got.extend_from_slice(&c);
+                    }
+                }
+                _ => {
+                    let mut tmp = vec![0u8; if i % 2 == 0 { 100 } else { 9000 }];
+                    while got.len() < len {
+                        let n = r.read_some(&mut tmp, len - got.len()).unwrap();
+                        got.extend_from_slice(&tmp[..n]);
+                    }
+                }
+            }
+            assert_eq!(&got, p, "frame {i} round {round}");
+        }
+        assert!(r.next_prefix().unwrap().is_none());
+        buf = r.into_buffer();
+        assert!(buf.len() >= 4096);
+    }
+}
+
+#[test]
+fn wire_reader_sees_an_end_frame_already_buffered_after_the_last_chunk() {
+    let mut out = Vec::new();
+    wire::write_frame(&mut out, wire::Kind::Data, &[b"hello"]).unwrap();
+    wire::write_frame(&mut out, wire::Kind::End, &[]).unwrap();
+    wire::write_frame(&mut out, wire::Kind::Data, &[b"abc"]).unwrap();
+    wire::write_frame(&mut out, wire::Kind::Data, &[b"def"]).unwrap();
+    let mut r = wire::FrameReader::new(&out[..]);
+    assert_eq!(r.next_prefix().unwrap(), Some((wire::Kind::Data, 5)));
+    assert_eq!(r.next_chunk_and_end(5).unwrap(), (&b"hello"[..], true));
+    assert_eq!(r.next_prefix().unwrap(), Some((wire::Kind::Data, 3)));
+    // Followed by another Data frame, not End: nothing is consumed.
+    assert_eq!(r.next_chunk_and_end(3).unwrap(), (&b"abc"[..], false));
+    assert_eq!(r.next_prefix().unwrap(), Some((wire::Kind::Data, 3)));
+    // Partial chunk: never reports the end.
+    assert_eq!(r.next_chunk_and_end(3).unwrap(), (&b"def"[..], false));
+    assert_eq!(r.next_prefix().unwrap(), None);
+}

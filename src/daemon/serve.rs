@@ -8,6 +8,7 @@ use std::net::Shutdown;
 use std::os::fd::RawFd;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -31,7 +32,7 @@ struct Slot {
     started: Instant,
     request_id: String,
     fired: bool,
-    stream: Option<UnixStream>,
+    stream: Option<Arc<UnixStream>>,
 }
 
 /// State shared by the request threads and the monitor of one process.
@@ -39,9 +40,11 @@ pub struct Shared {
     pub conf: DaemonGroup,
     fd: RawFd,
     stopping: AtomicBool,
-    stopped_at: Mutex<Option<Instant>>,
     served: AtomicU64,
     active: AtomicUsize,
+    /// Request threads waiting in `accept` or serving: the process may
+    /// exit once it is stopping and this is 0.
+    engaged: AtomicUsize,
     last_activity: AtomicU64,
     slots: Mutex<Vec<Option<Slot>>>,
     total: AtomicU64,
@@ -61,11 +64,11 @@ impl Shared {
             conf: g.conf.clone(),
             fd,
             stopping: AtomicBool::new(false),
-            stopped_at: Mutex::new(None),
             served: AtomicU64::new(0),
             loaded: AtomicBool::new(false),
             load_failed: AtomicBool::new(false),
             active: AtomicUsize::new(0),
+            engaged: AtomicUsize::new(0),
             last_activity: AtomicU64::new(super::worker::now_s()),
             slots: Mutex::new(Vec::new()),
             total: AtomicU64::new(0),
@@ -77,15 +80,14 @@ impl Shared {
     pub fn active(&self) -> usize {
         self.active.load(Ordering::SeqCst)
     }
+    pub fn engaged(&self) -> usize {
+        self.engaged.load(Ordering::SeqCst)
+    }
     pub fn idle_secs(&self) -> u64 {
         super::worker::now_s().saturating_sub(self.last_activity.load(Ordering::Relaxed))
     }
     pub fn stop_accepting(&self) {
         self.stopping.store(true, Ordering::SeqCst);
-        self.stopped_at.lock().get_or_insert_with(Instant::now);
-    }
-    pub fn accepting_stopped_for(&self, d: Duration) -> bool {
-        self.stopped_at.lock().is_some_and(|t| t.elapsed() >= d)
     }
 
     /// Fires `request-timeout` for requests past their deadline: logs
@@ -153,22 +155,28 @@ pub fn worker_loop(sh: &Shared) {
     let thread = unsafe { libc::pthread_self() } as u64;
     let mut thread_requests = 0u64;
     loop {
+        // Engaged before the stop check, so the monitor never sees 0
+        // while a thread may still accept (SeqCst on both sides).
+        sh.engaged.fetch_add(1, Ordering::SeqCst);
         if sh.stopping.load(Ordering::SeqCst) {
+            sh.engaged.fetch_sub(1, Ordering::SeqCst);
             return;
         }
-        if !sock::wait_readable(sh.fd, Some(Duration::from_millis(200))) {
-            continue;
-        }
+        // Blocks for at most worker::ACCEPT_WAIT.
+        let stream = match sock::accept(sh.fd) {
+            Ok(s) => s,
+            Err(e) => {
+                sh.engaged.fetch_sub(1, Ordering::SeqCst);
+                if !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                ) {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                continue;
+            }
+        };
         sh.active.fetch_add(1, Ordering::SeqCst);
-        let accepted = if sh.stopping.load(Ordering::SeqCst) {
-            None
-        } else {
-            sock::accept(sh.fd).ok()
-        };
-        let Some(stream) = accepted else {
-            sh.active.fetch_sub(1, Ordering::SeqCst);
-            continue;
-        };
         sh.last_activity
             .store(super::worker::now_s(), Ordering::Relaxed);
         thread_requests += 1;
@@ -179,6 +187,7 @@ pub fn worker_loop(sh: &Shared) {
         sh.last_activity
             .store(super::worker::now_s(), Ordering::Relaxed);
         sh.active.fetch_sub(1, Ordering::SeqCst);
+        sh.engaged.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -189,7 +198,7 @@ fn now_us() -> i64 {
         .unwrap_or(0)
 }
 
-fn fail(w: &mut UnixStream, status: u16, why: &str) {
+fn fail(w: &mut SharedStream, status: u16, why: &str) {
     let _ = wire::write_frame(
         w,
         Kind::Fail,
@@ -205,10 +214,10 @@ fn handle(sh: &Shared, index: usize, thread: u64, stream: UnixStream, counts: (u
     };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(timeout)));
     let _ = stream.set_write_timeout(Some(Duration::from_secs(timeout)));
-    let Ok(mut w) = stream.try_clone() else {
-        return;
-    };
-    let mut reader = FrameReader::new(stream);
+    let stream = Arc::new(stream);
+    let mut w = SharedStream(stream.clone());
+    let buf = READ_BUF.with(|b| std::mem::take(&mut *b.borrow_mut()));
+    let mut reader = FrameReader::with_buffer(SharedStream(stream.clone()), buf);
     let owned: Vec<(Vec<u8>, Vec<u8>)> = match reader.next_frame() {
         Ok(Some((Kind::Request, payload))) => match wire::decode_pairs(payload) {
             Ok(p) => p
@@ -245,7 +254,7 @@ fn handle(sh: &Shared, index: usize, thread: u64, stream: UnixStream, counts: (u
         started: Instant::now(),
         request_id: request_id.clone(),
         fired: false,
-        stream: w.try_clone().ok(),
+        stream: Some(stream.clone()),
     });
     let mut vars = CgiVars::default();
     for (k, v) in owned
@@ -282,11 +291,8 @@ fn handle(sh: &Shared, index: usize, thread: u64, stream: UnixStream, counts: (u
         total_requests: counts.1,
     };
     let backend = DaemonBackend {
-        w: match w.try_clone() {
-            Ok(c) => c,
-            Err(_) => return,
-        },
-        r: reader,
+        w: SharedStream(stream.clone()),
+        r: Some(reader),
         body_left: 0,
         body_done: meta("body") != b"1",
         pending: None,
@@ -357,16 +363,53 @@ fn handle(sh: &Shared, index: usize, thread: u64, stream: UnixStream, counts: (u
     }
 }
 
+thread_local! {
+    /// The request thread's frame read buffer, reused by every request.
+    static READ_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// One connection shared by the frame reader, the backend's writes and
+/// the request-timeout slot (no `dup` per request).
+struct SharedStream(Arc<UnixStream>);
+
+impl std::io::Read for SharedStream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        (&*self.0).read(buf)
+    }
+}
+
+impl Write for SharedStream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        (&*self.0).write(buf)
+    }
+    fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+        (&*self.0).write_vectored(bufs)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// The adapter's [`Backend`] over the socket to the Apache child.
 struct DaemonBackend {
-    w: UnixStream,
-    r: FrameReader<UnixStream>,
+    w: SharedStream,
+    r: Option<FrameReader<SharedStream>>,
     body_left: usize,
     body_done: bool,
     /// The `Start` frame payload, sent with the first body bytes.
     pending: Option<Vec<u8>>,
     header_only: bool,
     request_id: String,
+}
+
+impl Drop for DaemonBackend {
+    /// Hands the read buffer back to the thread for its next request.
+    fn drop(&mut self) {
+        if let Some(r) = self.r.take() {
+            let buf = r.into_buffer();
+            let _ = READ_BUF.try_with(|b| *b.borrow_mut() = buf);
+        }
+    }
 }
 
 fn werr(e: std::io::Error) -> WriteError {
@@ -379,25 +422,21 @@ fn werr(e: std::io::Error) -> WriteError {
 }
 
 impl DaemonBackend {
-    /// Sends the pending `Start` frame, then a frame of `kind` with `parts`.
-    fn send(&mut self, kind: Option<Kind>, parts: &[&[u8]]) -> Result<(), WriteError> {
+    /// Sends the pending `Start` frame, then a frame of `kind` with
+    /// `parts`, then an `End` frame when `end`: one vectored write.
+    fn send(&mut self, kind: Option<Kind>, parts: &[&[u8]], end: bool) -> Result<(), WriteError> {
         let start = self.pending.take();
-        let mut heads: Vec<[u8; 5]> = Vec::with_capacity(2);
-        if let Some(s) = &start {
-            heads.push(wire::prefix(Kind::Start, s.len()));
-        }
+        let start_head = start.as_ref().map(|s| wire::prefix(Kind::Start, s.len()));
         let len: usize = parts.iter().map(|p| p.len()).sum();
-        if let Some(k) = kind {
-            heads.push(wire::prefix(k, len));
-        }
-        let mut slices = Vec::with_capacity(parts.len() + 3);
-        let mut h = heads.iter();
-        if let Some(s) = &start {
-            slices.push(std::io::IoSlice::new(h.next().map_or(&[][..], |x| &x[..])));
+        let head = kind.map(|k| wire::prefix(k, len));
+        let end_head = wire::prefix(Kind::End, 0);
+        let mut slices = Vec::with_capacity(parts.len() + 4);
+        if let (Some(h), Some(s)) = (&start_head, &start) {
+            slices.push(std::io::IoSlice::new(h));
             slices.push(std::io::IoSlice::new(s));
         }
-        if kind.is_some() {
-            slices.push(std::io::IoSlice::new(h.next().map_or(&[][..], |x| &x[..])));
+        if let Some(h) = &head {
+            slices.push(std::io::IoSlice::new(h));
             slices.extend(
                 parts
                     .iter()
@@ -405,14 +444,20 @@ impl DaemonBackend {
                     .map(|p| std::io::IoSlice::new(p)),
             );
         }
+        if end {
+            slices.push(std::io::IoSlice::new(&end_head));
+        }
         wire::write_all_vectored(&mut self.w, &mut slices).map_err(werr)
     }
 }
 
 impl Backend for DaemonBackend {
     fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, String> {
+        let Some(r) = self.r.as_mut() else {
+            return Ok(0);
+        };
         while !self.body_done && self.body_left == 0 {
-            match self.r.next_prefix() {
+            match r.next_prefix() {
                 Ok(Some((Kind::Body, n))) => self.body_left = n,
                 Ok(Some((Kind::BodyEnd, _))) => self.body_done = true,
                 _ => return Err("the Apache child stopped sending the request body".into()),
@@ -421,8 +466,7 @@ impl Backend for DaemonBackend {
         if self.body_done || buf.is_empty() {
             return Ok(0);
         }
-        let n = self
-            .r
+        let n = r
             .read_some(buf, self.body_left)
             .map_err(|e| format!("error reading the request body: {e}"))?;
         self.body_left -= n;
@@ -453,28 +497,22 @@ impl Backend for DaemonBackend {
     }
 
     fn write(&mut self, chunks: &[&[u8]], push: Push) -> Result<(), WriteError> {
-        self.send(Some(Kind::Data), chunks)?;
-        if push == Push::End {
-            self.send(Some(Kind::End), &[])?;
-        }
-        Ok(())
+        self.send(Some(Kind::Data), chunks, push == Push::End)
     }
 
     fn send_file(&mut self, fd: RawFd, offset: u64, len: u64) -> Result<(), WriteError> {
-        self.send(None, &[])?;
+        self.send(None, &[], false)?;
         let payload = wire::encode_file(offset, len);
         let frame = [&wire::prefix(Kind::File, payload.len())[..], &payload[..]].concat();
-        sock::send_with_fd(&self.w, &frame, fd).map_err(werr)
+        sock::send_with_fd(&self.w.0, &frame, fd).map_err(werr)
     }
 
     fn finish(&mut self) -> Result<(), WriteError> {
-        self.send(Some(Kind::End), &[])?;
-        let _ = self.w.flush();
-        Ok(())
+        self.send(None, &[], true)
     }
 
     fn abort(&mut self) {
-        let _ = self.send(Some(Kind::Abort), &[]);
+        let _ = self.send(Some(Kind::Abort), &[], false);
     }
 
     fn header_only(&self) -> bool {

@@ -89,6 +89,34 @@ pub fn close_others(keep: RawFd) {
     }
 }
 
+/// Makes the group listener's `accept` block for at most `wait`: a
+/// blocked `accept` is woken for one connection only (the kernel wakes
+/// one waiter), so idle request threads of every process of the group
+/// wait in it without a thundering herd. The listener is shared by the
+/// group's processes, which all accept this way.
+pub fn prepare_blocking_accept(fd: RawFd, wait: Duration) {
+    let tv = libc::timeval {
+        tv_sec: wait.as_secs() as libc::time_t,
+        tv_usec: wait.subsec_micros() as libc::suseconds_t,
+    };
+    // SAFETY: fd is the listening socket; F_GETFL/F_SETFL and
+    // SO_RCVTIMEO with a valid timeval only change its flags.
+    unsafe {
+        libc::fcntl(
+            fd,
+            libc::F_SETFL,
+            libc::fcntl(fd, libc::F_GETFL) & !libc::O_NONBLOCK,
+        );
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&tv as *const libc::timeval).cast(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        );
+    }
+}
+
 /// Waits until `fd` is readable (or hung up); false on timeout.
 pub fn wait_readable(fd: RawFd, timeout: Option<Duration>) -> bool {
     let ms = timeout.map_or(-1, |t| t.as_millis().min(i32::MAX as u128) as i32);

@@ -197,9 +197,15 @@ pub fn write_all_vectored<W: Write>(w: &mut W, mut bufs: &mut [IoSlice<'_>]) -> 
     Ok(())
 }
 
-/// Reads frames from a buffered stream.
+/// Reads frames from a stream through a buffer the caller may reuse
+/// from one request to the next ([`FrameReader::with_buffer`] and
+/// [`FrameReader::into_buffer`]), so a request costs no allocation and
+/// no zero-filling of a fresh buffer.
 pub struct FrameReader<R: Read> {
-    inner: io::BufReader<R>,
+    inner: R,
+    buf: Vec<u8>,
+    pos: usize,
+    filled: usize,
     payload: Vec<u8>,
 }
 
@@ -210,18 +216,88 @@ impl<R: Read> FrameReader<R> {
 
     /// A reader whose buffer holds `capacity` bytes (`response-buffer-size`).
     pub fn with_capacity(inner: R, capacity: usize) -> Self {
+        Self::with_buffer(inner, vec![0u8; capacity.max(4096)])
+    }
+
+    /// A reader over `buf` (its length is the capacity; its contents are
+    /// ignored), as returned by [`FrameReader::into_buffer`].
+    pub fn with_buffer(inner: R, mut buf: Vec<u8>) -> Self {
+        if buf.len() < 4096 {
+            buf.resize(4096, 0);
+        }
         FrameReader {
-            inner: io::BufReader::with_capacity(capacity.max(4096), inner),
+            inner,
+            buf,
+            pos: 0,
+            filled: 0,
             payload: Vec::new(),
         }
     }
 
+    /// Gives the buffer back for the next request.
+    pub fn into_buffer(self) -> Vec<u8> {
+        self.buf
+    }
+
     pub fn get_ref(&self) -> &R {
-        self.inner.get_ref()
+        &self.inner
     }
 
     pub fn get_mut(&mut self) -> &mut R {
-        self.inner.get_mut()
+        &mut self.inner
+    }
+
+    /// Bytes already buffered and not yet consumed.
+    fn buffered(&self) -> &[u8] {
+        &self.buf[self.pos..self.filled]
+    }
+
+    /// Refills an empty buffer with one read; `Ok(0)` at end of stream.
+    fn fill(&mut self) -> io::Result<usize> {
+        debug_assert!(self.pos >= self.filled);
+        loop {
+            match self.inner.read(&mut self.buf) {
+                Ok(n) => {
+                    self.pos = 0;
+                    self.filled = n;
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Copies up to `out.len()` bytes; reads past the buffer when `out`
+    /// is at least as large as it (no double copy of big chunks).
+    fn read_into(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.pos >= self.filled {
+            if out.len() >= self.buf.len() {
+                loop {
+                    match self.inner.read(out) {
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        r => return r,
+                    }
+                }
+            }
+            if self.fill()? == 0 {
+                return Ok(0);
+            }
+        }
+        let n = out.len().min(self.filled - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+
+    fn read_exact_into(&mut self, mut out: &mut [u8]) -> io::Result<()> {
+        while !out.is_empty() {
+            match self.read_into(out)? {
+                0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+                n => out = &mut out[n..],
+            }
+        }
+        Ok(())
     }
 
     /// Reads the next frame prefix; `Ok(None)` on a clean end of stream
@@ -230,12 +306,10 @@ impl<R: Read> FrameReader<R> {
         let mut head = [0u8; 5];
         let mut got = 0;
         while got < head.len() {
-            match self.inner.read(&mut head[got..]) {
-                Ok(0) if got == 0 => return Ok(None),
-                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
-                Ok(n) => got += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+            match self.read_into(&mut head[got..])? {
+                0 if got == 0 => return Ok(None),
+                0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+                n => got += n,
             }
         }
         let kind = Kind::from_u8(head[0]).ok_or_else(|| bad("unknown frame kind"))?;
@@ -246,11 +320,20 @@ impl<R: Read> FrameReader<R> {
         Ok(Some((kind, len)))
     }
 
-    /// Reads `len` payload bytes into the reader's own buffer.
+    /// Reads `len` payload bytes: borrowed from the buffer when they are
+    /// all there already, else gathered in the reader's payload vector.
     pub fn payload(&mut self, len: usize) -> io::Result<&[u8]> {
-        self.payload.clear();
-        self.payload.resize(len, 0);
-        self.inner.read_exact(&mut self.payload)?;
+        if self.filled - self.pos >= len {
+            let at = self.pos;
+            self.pos += len;
+            return Ok(&self.buf[at..at + len]);
+        }
+        let mut payload = std::mem::take(&mut self.payload);
+        payload.clear();
+        payload.resize(len, 0);
+        let r = self.read_exact_into(&mut payload);
+        self.payload = payload;
+        r?;
         Ok(&self.payload)
     }
 
@@ -269,10 +352,39 @@ impl<R: Read> FrameReader<R> {
         if want == 0 {
             return Ok(0);
         }
-        let n = self.inner.read(&mut buf[..want])?;
-        if n == 0 {
+        match self.read_into(&mut buf[..want])? {
+            0 => Err(io::ErrorKind::UnexpectedEof.into()),
+            n => Ok(n),
+        }
+    }
+
+    /// The next bytes of the current frame (at most `remaining`), borrowed
+    /// from the buffer: one read when it is empty, no copy.
+    pub fn next_chunk(&mut self, remaining: usize) -> io::Result<&[u8]> {
+        if remaining == 0 {
+            return Ok(&[]);
+        }
+        if self.buffered().is_empty() && self.fill()? == 0 {
             return Err(io::ErrorKind::UnexpectedEof.into());
         }
-        Ok(n)
+        let n = remaining.min(self.filled - self.pos);
+        let at = self.pos;
+        self.pos += n;
+        Ok(&self.buf[at..at + n])
+    }
+
+    /// [`FrameReader::next_chunk`], plus whether the frame that follows
+    /// it, already in the buffer, is an empty [`Kind::End`] (then it is
+    /// consumed): lets the caller end a response in the same pass as its
+    /// last bytes.
+    pub fn next_chunk_and_end(&mut self, remaining: usize) -> io::Result<(&[u8], bool)> {
+        let n = self.next_chunk(remaining)?.len();
+        let at = self.pos - n;
+        let end = prefix(Kind::End, 0);
+        let ends = n == remaining && self.buffered().starts_with(&end);
+        if ends {
+            self.pos += end.len();
+        }
+        Ok((&self.buf[at..at + n], ends))
     }
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::serve::{self, Shared};
 use super::supervisor::{identity, reset_after_fork, set_signals};
-use super::GroupEntry;
+use super::{sock, GroupEntry};
 use crate::apache::process::Argv;
 use crate::apache::server;
 use crate::apache::Level;
@@ -175,15 +175,7 @@ pub fn run(g: &GroupEntry, fd: RawFd, argv: Argv, notify: RawFd) -> i32 {
             .collect();
         crate::embedded::run_preloads(crate::apache::server::Server::none(), jobs);
     }
-    // SAFETY: the listener is shared by the group's processes, which all
-    // poll before accepting, so non-blocking accept is what they expect.
-    unsafe {
-        libc::fcntl(
-            fd,
-            libc::F_SETFL,
-            libc::fcntl(fd, libc::F_GETFL) | libc::O_NONBLOCK,
-        )
-    };
+    sock::prepare_blocking_accept(fd, ACCEPT_WAIT);
     let shared = Arc::new(Shared::new(g, fd));
     let mut handles = Vec::new();
     for i in 0..g.conf.threads {
@@ -214,6 +206,10 @@ pub fn run(g: &GroupEntry, fd: RawFd, argv: Argv, notify: RawFd) -> i32 {
     monitor(g, &shared, &probe, notify);
     0
 }
+
+/// How long a request thread waits in `accept` before it checks whether
+/// its process is stopping.
+pub const ACCEPT_WAIT: Duration = Duration::from_millis(200);
 
 pub fn now_s() -> u64 {
     std::time::SystemTime::now()
@@ -283,7 +279,7 @@ fn monitor(g: &GroupEntry, sh: &Shared, probe: &AtomicU64, notify: RawFd) {
             drain_until = Some(Instant::now() + Duration::from_secs(secs.max(1)));
         }
         if let Some(until) = drain_until {
-            if sh.active() == 0 && sh.accepting_stopped_for(Duration::from_millis(100)) {
+            if sh.engaged() == 0 {
                 return;
             }
             if Instant::now() >= until {
