@@ -21,7 +21,8 @@ def kinds(d):
 
 def application(environ, start_response):
     m = mod_wsgi.server_metrics()
-    out = {"pid": os.getpid(), "process_group": mod_wsgi.process_group, "metrics": m}
+    out = {"pid": os.getpid(), "process_group": mod_wsgi.process_group,
+           "application_group": mod_wsgi.application_group, "metrics": m}
     if m is not None:
         out["types"] = kinds(m)
         out["process_types"] = [kinds(p) for p in m["processes"]]
@@ -118,6 +119,19 @@ def test_embedded_on_returns_the_live_scoreboard(make_apache_fn, mpm):
     assert not p["quiescing"]
     assert p["generation"] == m["running_generation"]
     assert w["start_time"] >= m["restart_time"]
+
+
+def test_embedded_on_in_a_named_sub_interpreter(make_apache_fn):
+    ap = make_apache_fn(
+        "WSGIServerMetrics On\nExtendedStatus On\n"
+        "WSGIScriptAlias /m @APPS@/metrics.wsgi application-group=other\n",
+        apps={"metrics.wsgi": METRICS}, global_group=False, name="metrics-sub",
+    )
+    out, marker = fetch(ap, "/m")
+    assert out["application_group"] == "other"
+    check_shape(out)
+    p, _ = serving_worker(ap, out["metrics"], marker)
+    assert p["pid"] == out["pid"]
 
 
 # --------------------------------------------------------------- daemon mode
