@@ -67,7 +67,7 @@ fn generate_bindings(clang_args: &[String]) {
         .clang_args(clang_args)
         .allowlist_function("(ap|apr|apu|rs)_.*")
         .allowlist_type("(ap|apr|apu)_.*|request_rec|server_rec|conn_rec|module|command_rec|cmd_parms|process_rec|core_dir_config|authn_provider|authz_provider")
-        .allowlist_var("(AP|APR|APLOG|HTTP|MODULE|OR|REQUEST|AUTHN|AUTHZ|OPT|M)_.*|OK|DECLINED|DONE|SUSPENDED|ACCESS_CONF|RSRC_CONF|EXEC_ON_READ|NONFATAL_.*|GLOBAL_ONLY|NOT_IN_.*|PROXY_CONF|REMOTE_.*|RS_.*")
+        .allowlist_var("(AP|APR|APLOG|HTTP|MODULE|OR|REQUEST|AUTHN|AUTHZ|OPT|M)_.*|OK|DECLINED|DONE|SUSPENDED|ACCESS_CONF|RSRC_CONF|EXEC_ON_READ|NONFATAL_.*|GLOBAL_ONLY|NOT_IN_.*|PROXY_CONF|REMOTE_.*|RS_.*|SERVER_(DEAD|STARTING|READY|BUSY_[A-Z]+|CLOSING|GRACEFUL|IDLE_KILL)")
         .default_macro_constant_type(bindgen::MacroTypeVariation::Signed)
         .generate_cstr(true)
         .layout_tests(false)

@@ -488,6 +488,17 @@ fn daemon_inert_options_are_listed_once() {
 }
 
 #[test]
+fn daemon_server_metrics_is_effective() {
+    use config::daemon::DaemonGroup;
+    let g = DaemonGroup::parse(&ws(&["a", "server-metrics=On"])).unwrap();
+    assert!(g.server_metrics);
+    assert!(g.inert.is_empty());
+    let g = DaemonGroup::parse(&ws(&["a", "server-metrics=off"])).unwrap();
+    assert!(!g.server_metrics);
+    assert!(!DaemonGroup::new("a").server_metrics);
+}
+
+#[test]
 fn process_group_resolution() {
     use config::daemon::resolve_group;
     let env = |k: &str| (k == "G").then(|| "grp".to_string());

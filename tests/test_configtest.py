@@ -69,7 +69,8 @@ def test_unknown_script_alias_option_lists_accepted_ones(configtest):
 
 
 @pytest.mark.parametrize("directive", ["WSGIPassAuthorization", "WSGIChunkedRequest",
-                                       "WSGIScriptReloading", "WSGIEnableSendfile"])
+                                       "WSGIScriptReloading", "WSGIEnableSendfile",
+                                       "WSGIServerMetrics"])
 def test_bad_on_off_value(configtest, directive):
     ap, rc, out = configtest("%s Maybe\n%s" % (directive, ALIAS))
     assert rc != 0, out
@@ -303,7 +304,8 @@ def test_existing_script_no_warning(configtest):
 # ------------------------------------------------------------ server-only directives
 
 @pytest.mark.parametrize("line", ["WSGIRestrictEmbedded On", "WSGIPythonOptimize 1", "WSGIPythonHome /usr",
-                                  "WSGISocketPrefix /var/run/wsgi", "WSGIPythonPath /tmp"])
+                                  "WSGISocketPrefix /var/run/wsgi", "WSGIPythonPath /tmp",
+                                  "WSGIServerMetrics On"])
 def test_server_only_directive_in_virtual_host(configtest, line):
     ap, rc, out = configtest(
         "<VirtualHost 127.0.0.1:@PORT@>\n    ServerName v.example\n    %s\n</VirtualHost>\n%s" % (line, ALIAS)

@@ -1,5 +1,6 @@
 //! A safe wrapper over the parts of httpd and APR the module uses:
-//! requests, pools, tables, brigades, config vectors, hooks and logging.
+//! requests, pools, tables, brigades, config vectors, hooks, logging and
+//! the scoreboard.
 //! It knows nothing of Python. Every raw pointer handed in by httpd is
 //! wrapped here once, at the `extern "C"` boundary, and the upper layers
 //! work with the wrappers.
@@ -13,6 +14,7 @@ pub mod pool;
 pub mod process;
 pub mod regex;
 pub mod request;
+pub mod scoreboard;
 pub mod server;
 pub mod table;
 

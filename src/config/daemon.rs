@@ -345,7 +345,7 @@ static OPTIONS: &[Opt] = &[
     opt!("virtual-memory-limit", true, |g, k, v| {
         g.virtual_memory_limit = int(k, v, 0, i64::MAX)? as u64
     }),
-    opt!("server-metrics", false, |g, k, v| g.server_metrics =
+    opt!("server-metrics", true, |g, k, v| g.server_metrics =
         parse_on_off(k, v)?),
     opt!("switch-interval", true, |g, k, v| {
         let f: f64 = v

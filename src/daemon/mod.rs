@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use crate::apache::process::{self, Argv, Event, Supervised};
+use crate::apache::scoreboard;
 use crate::apache::server::Server;
 use crate::apache::{log, Level, Pool};
 use crate::config::daemon::DaemonGroup;
@@ -168,6 +169,9 @@ pub fn start(pconf: Pool, s: Server) -> Result<(), String> {
     // SAFETY: getpid has no preconditions.
     let ppid = unsafe { libc::getpid() };
     let argv = Argv::of(s);
+    if groups.iter().any(|g| g.conf.server_metrics) {
+        share_scoreboard(s);
+    }
     for g in &groups {
         let path = PathBuf::from(format!("{prefix}.{ppid}.{}.sock", sanitize(&g.conf.name)));
         let owner = root.then(|| {
@@ -198,6 +202,19 @@ pub fn start(pconf: Pool, s: Server) -> Result<(), String> {
     }
     sock::sweep();
     Ok(())
+}
+
+/// Makes sure the daemon processes about to be forked inherit Apache's
+/// scoreboard, for `server-metrics=On`. At the first start httpd creates
+/// it only after post_config; after a restart it already exists.
+fn share_scoreboard(s: Server) {
+    if let Err(e) = scoreboard::create_early(s) {
+        log::server(s, Level::Warn, &format!(
+            "[WSGI-RS-W419] Apache's scoreboard could not be created before the daemon process groups \
+             started ({e}); mod_wsgi.server_metrics() returns None in groups with server-metrics=On \
+             until Apache is restarted"
+        ));
+    }
 }
 
 /// Forks the group's supervisor and keeps it supervised for this

@@ -128,6 +128,7 @@ fn start_python(g: &GroupEntry) -> Result<(), String> {
         mpm_name: server::mpm_name(),
         build_date: server::build_date(),
         process_group: c.name.clone(),
+        server_metrics: c.server_metrics,
     };
     wsgi::set_process_logger(process_log);
     interp::initialize(&settings, wsgi::prepare_interpreter)?;

@@ -52,6 +52,7 @@ pub fn start_python(s: Server) -> bool {
         mpm_name: server::mpm_name(),
         build_date: server::build_date(),
         process_group: String::new(),
+        server_metrics: py_conf.server_metrics,
     };
     wsgi::set_process_logger(process_log);
     if let Err(e) = interp::initialize(&settings, wsgi::prepare_interpreter) {

@@ -26,6 +26,8 @@ mod_wsgi = None
 # The environ keys whose values are the same for every request.
 environ_template = {}
 events_on = False
+# Whether server_metrics() returns the scoreboard in this process.
+server_metrics_on = False
 
 
 class MissingCallable(Exception):
@@ -268,6 +270,15 @@ def process_metrics():
             'memory_max_rss': usage.ru_maxrss * 1024}
 
 
+def server_metrics():
+    """A snapshot of Apache's scoreboard (a dict), or None unless server
+    metrics are enabled for this process: WSGIServerMetrics On in embedded
+    mode, server-metrics=On for a daemon process group."""
+    if not server_metrics_on:
+        return None
+    return _native_server_metrics()
+
+
 def _os():
     import os
     return os
@@ -332,7 +343,7 @@ def _add_site_dirs(paths):
 def configure(version, apache_version, threads, processes, python_path,
               group, process_group, options):
     """Sets up this interpreter like every other one."""
-    global mod_wsgi
+    global mod_wsgi, server_metrics_on
     sys.argv = ['mod_wsgi']
     module = types.ModuleType('mod_wsgi')
     module.version = (4, 9, 4)
@@ -349,6 +360,8 @@ def configure(version, apache_version, threads, processes, python_path,
     module.active_requests = {}
     module.request_data = request_data
     module.process_metrics = process_metrics
+    module.server_metrics = server_metrics
+    server_metrics_on = bool(options.get('server_metrics'))
     module.LogHandler = _make_log_handler()
     mod_wsgi = module
     sys.modules['mod_wsgi'] = module

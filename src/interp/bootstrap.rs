@@ -45,6 +45,7 @@ pub fn install(py: Python<'_>, settings: &Settings, group: &str, prepare: Prepar
     options.set_item("description", &settings.server_description)?;
     options.set_item("mpm_name", &settings.mpm_name)?;
     options.set_item("build_date", &settings.build_date)?;
+    options.set_item("server_metrics", settings.server_metrics)?;
     module.call_method1(
         "configure",
         (

@@ -39,6 +39,9 @@ pub struct Settings {
     pub build_date: String,
     /// The daemon process group this process serves (`""`: embedded).
     pub process_group: String,
+    /// `mod_wsgi.server_metrics()` returns the scoreboard
+    /// (`WSGIServerMetrics On`, or the daemon group's `server-metrics=On`).
+    pub server_metrics: bool,
 }
 
 /// The settings and set-up of this process's interpreters, kept so named

@@ -20,7 +20,7 @@ use crate::ffi;
 
 /// `command_rec` array terminated by a zeroed entry.
 #[repr(transparent)]
-pub struct Table(pub [ffi::command_rec; 42]);
+pub struct Table(pub [ffi::command_rec; 43]);
 // SAFETY: httpd only reads the table; the pointers in it are 'static.
 unsafe impl Sync for Table {}
 
@@ -64,6 +64,7 @@ pub static TABLE: Table = Table([
     cmd::flag(c"WSGIRestrictSignal", restrict_signal, SERVER, c"On (default): signal.signal() is logged and ignored"),
     cmd::flag(c"WSGIDestroyInterpreter", destroy_interpreter, SERVER, c"Off: skip Python finalisation at process exit"),
     cmd::flag(c"WSGICaseSensitivity", case_sensitivity, SERVER, c"Whether script paths are case sensitive"),
+    cmd::flag(c"WSGIServerMetrics", server_metrics, SERVER, c"On: mod_wsgi.server_metrics() returns Apache's scoreboard in embedded mode"),
     cmd::raw_args(c"WSGIImportScript", import_script, SERVER, c"path process-group=NAME application-group=NAME"),
     cmd::take1(c"WSGISocketPrefix", socket_prefix, SERVER, c"Path prefix of the daemon sockets (default: the runtime directory's 'wsgi')"),
     cmd::flag(c"WSGISocketRotation", accepted_flag, SERVER, c"Accepted for compatibility: daemon socket names are always stable across restarts"),
@@ -460,6 +461,7 @@ global_flag!(restrict_stdout, restrict_stdout, |on| on);
 global_flag!(restrict_signal, restrict_signal, Some);
 global_flag!(destroy_interpreter, destroy_interpreter, Some);
 global_flag!(case_sensitivity, case_sensitive, Some);
+global_flag!(server_metrics, server_metrics, |on| on);
 
 unsafe extern "C" fn python_warnings(
     cmd: *mut ffi::cmd_parms,

@@ -38,6 +38,9 @@ pub struct PythonConfig {
     /// `WSGIDestroyInterpreter` (default On).
     pub destroy_interpreter: Option<bool>,
     pub case_sensitive: Option<bool>,
+    /// `WSGIServerMetrics`: `mod_wsgi.server_metrics()` works in embedded
+    /// mode (daemon groups have `server-metrics=` instead).
+    pub server_metrics: bool,
     /// `WSGIImportScript path process-group=… application-group=…`.
     pub import_scripts: Vec<ImportScript>,
 }

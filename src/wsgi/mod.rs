@@ -10,6 +10,7 @@ mod environ;
 mod errors;
 mod file_wrapper;
 mod input;
+mod metrics;
 mod natives;
 mod response;
 mod start_response;

@@ -8,7 +8,7 @@ use pyo3::types::{PyDict, PyModule};
 use pyo3::wrap_pyfunction;
 
 use super::errors::{self, LogHandle};
-use super::{input, start_response};
+use super::{input, metrics, start_response};
 use crate::interp::handle;
 
 /// Adds the `_native_*` functions to the bootstrap module and the stream
@@ -30,6 +30,7 @@ pub fn prepare_interpreter(
     module.add_function(wrap_pyfunction!(start_response::_native_write, module)?)?;
     module.add_function(wrap_pyfunction!(start_response::_native_is_https, module)?)?;
     module.add_function(wrap_pyfunction!(start_response::_native_ssl_var, module)?)?;
+    module.add_function(wrap_pyfunction!(metrics::_native_server_metrics, module)?)?;
     options.set_item("stdout", handle::new(py, LogHandle::for_process())?)?;
     options.set_item("stderr", handle::new(py, LogHandle::for_process())?)?;
     Ok(())
