@@ -241,6 +241,15 @@ impl Request {
         usize::try_from(n).ok()
     }
 
+    /// [`Request::read_body`] into memory not initialised yet; returns
+    /// how many bytes httpd wrote from the start of `buf`.
+    pub fn read_body_uninit(self, buf: &mut [std::mem::MaybeUninit<u8>]) -> Option<usize> {
+        // SAFETY: httpd only writes into buf (up to its length) through a
+        // raw pointer; r is live.
+        let n = unsafe { ffi::ap_get_client_block(self.0, buf.as_mut_ptr().cast(), buf.len()) };
+        usize::try_from(n).ok()
+    }
+
     pub fn connection_aborted(self) -> bool {
         // SAFETY: r->connection is live for the request.
         unsafe { (*(*self.0).connection).aborted != 0 }

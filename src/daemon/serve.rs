@@ -451,7 +451,45 @@ impl DaemonBackend {
     }
 }
 
+impl DaemonBackend {
+    /// Moves to the next body frame when the current one is used up;
+    /// false at the end of the body.
+    fn body_frame(&mut self) -> Result<bool, String> {
+        let Some(r) = self.r.as_mut() else {
+            return Ok(false);
+        };
+        while !self.body_done && self.body_left == 0 {
+            match r.next_prefix() {
+                Ok(Some((Kind::Body, n))) => self.body_left = n,
+                Ok(Some((Kind::BodyEnd, _))) => self.body_done = true,
+                _ => return Err("the Apache child stopped sending the request body".into()),
+            }
+        }
+        Ok(!self.body_done)
+    }
+}
+
 impl Backend for DaemonBackend {
+    fn read_body_uninit(
+        &mut self,
+        buf: &mut [std::mem::MaybeUninit<u8>],
+    ) -> Result<usize, String> {
+        if buf.is_empty() || !self.body_frame()? {
+            return Ok(0);
+        }
+        let Some(r) = self.r.as_mut() else {
+            return Ok(0);
+        };
+        let chunk = r
+            .next_chunk(self.body_left.min(buf.len()))
+            .map_err(|e| format!("error reading the request body: {e}"))?;
+        for (d, s) in buf.iter_mut().zip(chunk) {
+            d.write(*s);
+        }
+        self.body_left -= chunk.len();
+        Ok(chunk.len())
+    }
+
     fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, String> {
         let Some(r) = self.r.as_mut() else {
             return Ok(0);

@@ -37,6 +37,14 @@ impl EmbeddedBackend {
         }
     }
 
+    fn read_error(&self) -> String {
+        if self.r.connection_aborted() {
+            "client closed the connection while sending the request body".to_owned()
+        } else {
+            "error reading the request body (timeout or bad chunked encoding)".to_owned()
+        }
+    }
+
     fn pass(&mut self) -> Result<(), WriteError> {
         match self.r.pass(&self.bb) {
             Ok(()) => Ok(()),
@@ -53,13 +61,17 @@ impl Backend for EmbeddedBackend {
         if !self.has_body || buf.is_empty() {
             return Ok(0);
         }
-        self.r.read_body(buf).ok_or_else(|| {
-            if self.r.connection_aborted() {
-                "client closed the connection while sending the request body".to_owned()
-            } else {
-                "error reading the request body (timeout or bad chunked encoding)".to_owned()
-            }
-        })
+        self.r.read_body(buf).ok_or_else(|| self.read_error())
+    }
+
+    fn read_body_uninit(
+        &mut self,
+        buf: &mut [std::mem::MaybeUninit<u8>],
+    ) -> Result<usize, String> {
+        if !self.has_body || buf.is_empty() {
+            return Ok(0);
+        }
+        self.r.read_body_uninit(buf).ok_or_else(|| self.read_error())
     }
 
     fn start(

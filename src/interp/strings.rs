@@ -38,3 +38,51 @@ pub unsafe fn request_capsule(
         Bound::from_owned_ptr_or_err(py, raw)
     }
 }
+
+/// A new `bytes` object of at most `n` bytes whose contents `fill`
+/// writes in place (no zero-filling first, unlike `PyBytes::new_with`):
+/// `fill` returns how many bytes it wrote from the start, and the object
+/// is shrunk to that. `fill` runs with the GIL held; it may release it.
+pub fn bytes_filled<'py, E>(
+    py: Python<'py>,
+    n: usize,
+    fill: impl FnOnce(&mut [std::mem::MaybeUninit<u8>]) -> Result<usize, E>,
+) -> PyResult<Result<Bound<'py, pyo3::types::PyBytes>, E>> {
+    // SAFETY: the GIL is held; a NULL source asks CPython for an
+    // uninitialised object of n bytes, which nothing else can see yet.
+    let raw = unsafe { ffi::PyBytes_FromStringAndSize(std::ptr::null(), n as ffi::Py_ssize_t) };
+    if raw.is_null() {
+        return Err(PyErr::fetch(py));
+    }
+    // SAFETY: raw is a new bytes object with n writable bytes (plus the
+    // trailing NUL CPython keeps); MaybeUninit makes no claim on them.
+    let buf = unsafe {
+        std::slice::from_raw_parts_mut(
+            ffi::PyBytes_AsString(raw).cast::<std::mem::MaybeUninit<u8>>(),
+            n,
+        )
+    };
+    let got = match fill(buf) {
+        Ok(got) => got.min(n),
+        Err(e) => {
+            // SAFETY: we own the only reference.
+            unsafe { ffi::Py_DECREF(raw) };
+            return Ok(Err(e));
+        }
+    };
+    if got < n {
+        // Short (the body ended early): a copy of the part written.
+        // SAFETY: the first `got` bytes were written by `fill` (its
+        // contract); then our only reference to raw is released.
+        let short = unsafe {
+            let part = std::slice::from_raw_parts(ffi::PyBytes_AsString(raw).cast::<u8>(), got);
+            let copy = pyo3::types::PyBytes::new(py, part);
+            ffi::Py_DECREF(raw);
+            copy
+        };
+        return Ok(Ok(short));
+    }
+    // SAFETY: all n bytes were written by `fill`; raw is an owned
+    // reference to a bytes object.
+    Ok(Ok(unsafe { Bound::from_owned_ptr(py, raw).cast_into_unchecked() }))
+}

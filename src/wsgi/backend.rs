@@ -1,6 +1,7 @@
 //! What the adapter needs from the server, and the per-request context
 //! the Python objects share.
 
+use std::mem::MaybeUninit;
 use std::os::fd::RawFd;
 use std::sync::Arc;
 
@@ -40,6 +41,19 @@ pub enum WriteError {
 pub trait Backend: Send {
     /// Reads request-body bytes into `buf`; `Ok(0)` at the end.
     fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, String>;
+    /// [`Backend::read_body`] into memory not yet initialised (a new
+    /// `bytes` object): returns how many bytes it wrote from the start.
+    /// The default goes through a small buffer; backends override it to
+    /// write in place.
+    fn read_body_uninit(&mut self, buf: &mut [MaybeUninit<u8>]) -> Result<usize, String> {
+        let mut tmp = [0u8; 8192];
+        let want = buf.len().min(tmp.len());
+        let n = self.read_body(&mut tmp[..want])?;
+        for (d, s) in buf.iter_mut().zip(&tmp[..n]) {
+            d.write(*s);
+        }
+        Ok(n)
+    }
     /// Sets the response status and headers (before the first write).
     fn start(
         &mut self,

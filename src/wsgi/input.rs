@@ -129,35 +129,27 @@ impl InputHandle {
         n: usize,
     ) -> PyResult<Bound<'py, PyBytes>> {
         let ctx = &self.ctx;
-        let mut got = 0usize;
-        let mut failure: Option<String> = None;
-        let bytes = PyBytes::new_with(py, n, |buf| {
+        let filled = crate::interp::bytes_filled(py, n, |buf| {
             py.detach(|| {
+                let mut got = 0usize;
                 while got < n {
-                    match ctx.with(|b| b.read_body(&mut buf[got..])) {
+                    match ctx.with(|b| b.read_body_uninit(&mut buf[got..])) {
                         Some(Ok(0)) => break,
                         Some(Ok(k)) => got += k,
                         Some(Err(e)) => {
-                            failure = Some(format!("Apache/mod_wsgi request data read error: {e}"));
-                            break;
+                            return Err(format!("Apache/mod_wsgi request data read error: {e}"))
                         }
-                        None => {
-                            failure = Some("request object has expired".into());
-                            break;
-                        }
+                        None => return Err("request object has expired".to_owned()),
                     }
                 }
-            });
-            Ok(())
+                Ok(got)
+            })
         })?;
-        if let Some(msg) = failure {
-            return Err(PyIOError::new_err(msg));
+        let bytes = filled.map_err(PyIOError::new_err)?;
+        if bytes.as_bytes().len() < n {
+            st.eof = true;
         }
-        if got == n {
-            return Ok(bytes);
-        }
-        st.eof = true;
-        Ok(PyBytes::new(py, &bytes.as_bytes()[..got]))
+        Ok(bytes)
     }
 
     fn read<'py>(&self, py: Python<'py>, size: Option<usize>) -> PyResult<Bound<'py, PyBytes>> {
