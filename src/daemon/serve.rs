@@ -349,10 +349,14 @@ fn handle(sh: &Shared, index: usize, thread: u64, stream: UnixStream, counts: (u
                 return wsgi::Outcome::Status(500);
             }
         };
-        let _ = environ.set_item("mod_wsgi.queue_start", queue_start.to_string());
-        let _ = environ.set_item("mod_wsgi.daemon_start", daemon_start.to_string());
-        let _ = environ.set_item("mod_wsgi.daemon_connects", "1");
-        let _ = environ.set_item("mod_wsgi.daemon_restarts", "0");
+        for (k, v) in [
+            (&b"mod_wsgi.queue_start"[..], queue_start.to_string()),
+            (b"mod_wsgi.daemon_start", daemon_start.to_string()),
+            (b"mod_wsgi.daemon_connects", "1".into()),
+            (b"mod_wsgi.daemon_restarts", "0".into()),
+        ] {
+            let _ = environ.set_item(objects.keys.get(py, k), v);
+        }
         wsgi::run(py, &app, &environ, &objects, &ctx, &info)
     });
     drop(ctx.expire());
@@ -470,10 +474,7 @@ impl DaemonBackend {
 }
 
 impl Backend for DaemonBackend {
-    fn read_body_uninit(
-        &mut self,
-        buf: &mut [std::mem::MaybeUninit<u8>],
-    ) -> Result<usize, String> {
+    fn read_body_uninit(&mut self, buf: &mut [std::mem::MaybeUninit<u8>]) -> Result<usize, String> {
         if buf.is_empty() || !self.body_frame()? {
             return Ok(0);
         }

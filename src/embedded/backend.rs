@@ -64,14 +64,13 @@ impl Backend for EmbeddedBackend {
         self.r.read_body(buf).ok_or_else(|| self.read_error())
     }
 
-    fn read_body_uninit(
-        &mut self,
-        buf: &mut [std::mem::MaybeUninit<u8>],
-    ) -> Result<usize, String> {
+    fn read_body_uninit(&mut self, buf: &mut [std::mem::MaybeUninit<u8>]) -> Result<usize, String> {
         if !self.has_body || buf.is_empty() {
             return Ok(0);
         }
-        self.r.read_body_uninit(buf).ok_or_else(|| self.read_error())
+        self.r
+            .read_body_uninit(buf)
+            .ok_or_else(|| self.read_error())
     }
 
     fn start(

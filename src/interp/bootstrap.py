@@ -25,6 +25,8 @@ _local = threading.local()
 mod_wsgi = None
 # The environ keys whose values are the same for every request.
 environ_template = {}
+# The environ key strings made once (a tuple from Rust, see wsgi/keys.rs).
+environ_keys = ()
 events_on = False
 # Whether server_metrics() returns the scoreboard in this process.
 server_metrics_on = False
@@ -343,7 +345,8 @@ def _add_site_dirs(paths):
 def configure(version, apache_version, threads, processes, python_path,
               group, process_group, options):
     """Sets up this interpreter like every other one."""
-    global mod_wsgi, server_metrics_on
+    global mod_wsgi, server_metrics_on, environ_keys
+    environ_keys = options.get('environ_keys', ())
     sys.argv = ['mod_wsgi']
     module = types.ModuleType('mod_wsgi')
     module.version = (4, 9, 4)
@@ -433,9 +436,12 @@ def _stale(module, mtime, reloading, resource):
         return True
     if not reloading:
         return False
-    if getattr(module, '__mtime__', None) != mtime:
+    # Through the module's dict: a missing module attribute costs a
+    # formatted AttributeError on every request.
+    namespace = module.__dict__
+    if namespace.get('__mtime__') != mtime:
         return True
-    hook = getattr(module, 'reload_required', None)
+    hook = namespace.get('reload_required')
     return bool(hook(resource)) if (hook is not None and resource) else False
 
 

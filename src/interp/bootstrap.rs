@@ -73,7 +73,7 @@ pub fn load_app<'py>(
     reloading: bool,
     resource: Option<&str>,
 ) -> Result<Bound<'py, PyAny>, LoadError> {
-    let module = py.import(MODULE).map_err(LoadError::Failed)?;
+    let module = super::strings::module(py, MODULE).map_err(LoadError::Failed)?;
     match module.call_method1("load", (path, mtime, callable, reloading, resource)) {
         Ok(app) => Ok(app),
         Err(e) if is_missing_callable(py, &module, &e) => {

@@ -15,5 +15,5 @@ mod thread;
 pub use bootstrap::{import_script, load_app, LoadError, Prepare};
 pub use init::{finalize, initialize, is_initialized, Settings};
 pub use interpreters::{group_names, with_group};
-pub use strings::{bytes_filled, latin1, request_capsule};
+pub use strings::{bytes_filled, latin1, module, request_capsule};
 pub use thread::with_python;

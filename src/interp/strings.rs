@@ -84,5 +84,36 @@ pub fn bytes_filled<'py, E>(
     }
     // SAFETY: all n bytes were written by `fill`; raw is an owned
     // reference to a bytes object.
-    Ok(Ok(unsafe { Bound::from_owned_ptr(py, raw).cast_into_unchecked() }))
+    Ok(Ok(unsafe {
+        Bound::from_owned_ptr(py, raw).cast_into_unchecked()
+    }))
+}
+
+/// The already-imported module `name` from `sys.modules`, without the
+/// import machinery (`py.import`, and even `PyImport_GetModule`, format
+/// and discard an `AttributeError` per call while checking the module's
+/// spec); imports it when it is not there yet.
+pub fn module<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, pyo3::types::PyModule>> {
+    let key = PyString::new(py, name);
+    // SAFETY: the GIL is held; PyImport_GetModuleDict returns the
+    // current interpreter's sys.modules (borrowed), PyDict_GetItemWithError
+    // a borrowed reference or NULL.
+    let raw = unsafe {
+        let modules = ffi::PyImport_GetModuleDict();
+        if modules.is_null() {
+            std::ptr::null_mut()
+        } else {
+            ffi::PyDict_GetItemWithError(modules, key.as_ptr())
+        }
+    };
+    if !raw.is_null() {
+        // SAFETY: a borrowed reference to the object sys.modules holds.
+        let found = unsafe { Bound::from_borrowed_ptr(py, raw) };
+        if let Ok(m) = found.cast_into::<pyo3::types::PyModule>() {
+            return Ok(m);
+        }
+    } else if let Some(e) = PyErr::take(py) {
+        return Err(e);
+    }
+    py.import(name)
 }

@@ -3,7 +3,7 @@
 //! with the same types.
 
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyBool, PyDict, PyString};
 
 use super::cgi::CgiVars;
 use super::response::RequestObjects;
@@ -47,34 +47,52 @@ pub fn build_environ<'py>(
     objects: &RequestObjects<'py>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let env = objects.environ_template.cast::<PyDict>()?.copy()?;
+    let keys = &objects.keys;
+    let set = |k: &str, v: Bound<'py, PyAny>| env.set_item(keys.get(py, k.as_bytes()), v);
     for (k, v) in &vars.entries {
-        env.set_item(latin1(py, k), latin1(py, v))?;
+        env.set_item(keys.get(py, k), latin1(py, v))?;
     }
-    env.set_item("wsgi.url_scheme", extras.url_scheme)?;
-    env.set_item("wsgi.input", &objects.input)?;
-    env.set_item("wsgi.errors", &objects.errors)?;
-    env.set_item("wsgi.multithread", extras.multithread)?;
-    env.set_item("wsgi.multiprocess", extras.multiprocess)?;
-    env.set_item("mod_wsgi.process_group", extras.process_group)?;
-    env.set_item("mod_wsgi.application_group", extras.application_group)?;
-    env.set_item("mod_wsgi.callable_object", extras.callable_object)?;
-    env.set_item(
+    let text = |s: &str| PyString::new(py, s).into_any();
+    let flag = |b: bool| text(flag(b));
+    let boolean = |b: bool| PyBool::new(py, b).to_owned().into_any();
+    set("wsgi.url_scheme", text(extras.url_scheme))?;
+    set("wsgi.input", objects.input.clone())?;
+    set("wsgi.errors", objects.errors.clone())?;
+    set("wsgi.multithread", boolean(extras.multithread))?;
+    set("wsgi.multiprocess", boolean(extras.multiprocess))?;
+    set("mod_wsgi.process_group", text(extras.process_group))?;
+    set("mod_wsgi.application_group", text(extras.application_group))?;
+    set("mod_wsgi.callable_object", text(extras.callable_object))?;
+    set(
         "mod_wsgi.request_handler",
-        latin1(py, extras.request_handler),
+        latin1(py, extras.request_handler).into_any(),
     )?;
-    env.set_item("mod_wsgi.handler_script", extras.handler_script)?;
-    env.set_item("mod_wsgi.script_reloading", flag(extras.script_reloading))?;
-    env.set_item("mod_wsgi.enable_sendfile", flag(extras.enable_sendfile))?;
-    env.set_item("mod_wsgi.listener_host", latin1(py, extras.listener_host))?;
-    env.set_item("mod_wsgi.listener_port", latin1(py, extras.listener_port))?;
-    env.set_item("mod_wsgi.request_id", latin1(py, extras.request_id))?;
-    env.set_item(
+    set("mod_wsgi.handler_script", text(extras.handler_script))?;
+    set("mod_wsgi.script_reloading", flag(extras.script_reloading))?;
+    set("mod_wsgi.enable_sendfile", flag(extras.enable_sendfile))?;
+    set(
+        "mod_wsgi.listener_host",
+        latin1(py, extras.listener_host).into_any(),
+    )?;
+    set(
+        "mod_wsgi.listener_port",
+        latin1(py, extras.listener_port).into_any(),
+    )?;
+    set(
+        "mod_wsgi.request_id",
+        latin1(py, extras.request_id).into_any(),
+    )?;
+    set(
         "mod_wsgi.request_start",
-        extras.request_start_us.to_string(),
+        text(&extras.request_start_us.to_string()),
     )?;
-    env.set_item("mod_wsgi.script_start", extras.script_start_us.to_string())?;
-    env.set_item("mod_wsgi.thread_id", extras.thread_id)?;
-    env.set_item("mod_wsgi.thread_requests", extras.thread_requests)?;
-    env.set_item("mod_wsgi.total_requests", extras.total_requests)?;
+    set(
+        "mod_wsgi.script_start",
+        text(&extras.script_start_us.to_string()),
+    )?;
+    let int = |n: u64| n.into_pyobject(py).map(|n| n.into_any());
+    set("mod_wsgi.thread_id", int(extras.thread_id)?)?;
+    set("mod_wsgi.thread_requests", int(extras.thread_requests)?)?;
+    set("mod_wsgi.total_requests", int(extras.total_requests)?)?;
     Ok(env)
 }

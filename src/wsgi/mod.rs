@@ -10,6 +10,7 @@ mod environ;
 mod errors;
 mod file_wrapper;
 mod input;
+mod keys;
 mod metrics;
 mod natives;
 mod response;

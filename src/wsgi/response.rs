@@ -44,6 +44,8 @@ pub struct RequestObjects<'py> {
     pub file_wrapper: Bound<'py, PyAny>,
     /// The environ keys that are the same for every request.
     pub environ_template: Bound<'py, PyAny>,
+    /// The interpreter's prebuilt environ keys.
+    pub keys: super::keys::Keys<'py>,
     log: Bound<'py, PyAny>,
     /// The response handle, also behind the `mod_ssl.*` callables.
     response_handle: Bound<'py, PyAny>,
@@ -57,7 +59,7 @@ impl<'py> RequestObjects<'py> {
         ctx: &Arc<RequestCtx>,
         request_id: &str,
     ) -> PyResult<RequestObjects<'py>> {
-        let bootstrap = py.import("_mod_wsgi_rs")?;
+        let bootstrap = crate::interp::module(py, "_mod_wsgi_rs")?;
         let response: SharedResponse = Arc::new(Mutex::new(Response::default()));
         let input = handle::new(py, InputHandle::new(ctx.clone()))?;
         let log = handle::new(py, LogHandle::for_request(ctx.clone()))?.into_any();
@@ -75,6 +77,12 @@ impl<'py> RequestObjects<'py> {
             start_response,
             file_wrapper: bootstrap.getattr("FileWrapper")?,
             environ_template: bootstrap.getattr("environ_template")?,
+            keys: super::keys::Keys::new(
+                bootstrap
+                    .getattr("environ_keys")
+                    .ok()
+                    .and_then(|t| t.cast_into().ok()),
+            ),
             log,
             response_handle: resp,
             response,

@@ -157,13 +157,13 @@ pub fn _native_start_response<'py>(
         resp.headers = header_list;
         resp.content_length = content_length;
     }
-    let bootstrap = py.import("_mod_wsgi_rs")?;
+    let bootstrap = crate::interp::module(py, "_mod_wsgi_rs")?;
     if bootstrap.getattr("events_on")?.is_truthy()? {
         let exc = exc_info.map_or_else(|| py.None().into_bound(py), |e| e.clone());
         bootstrap.call_method1("response_started", (&this.request_id, status, headers, exc))?;
     }
     let write = bootstrap.getattr("_native_write")?;
-    py.import("functools")?
+    crate::interp::module(py, "functools")?
         .getattr("partial")?
         .call1((write, h))
 }

@@ -1,0 +1,166 @@
+//! Environ keys made once per interpreter: the `str` objects (with their
+//! hashes cached) for the CGI variables requests usually carry and every
+//! key the adapter adds, so a request builds none of them. The table is
+//! sorted by bytes and searched by binary search; any other name is
+//! decoded per request as before.
+
+use pyo3::prelude::*;
+use pyo3::types::{PyString, PyTuple};
+
+use crate::interp::latin1;
+
+/// Sorted by bytes (checked at compile time).
+const KEYS: &[&str] = &[
+    "AUTH_TYPE",
+    "CONTENT_LENGTH",
+    "CONTENT_TYPE",
+    "CONTEXT_DOCUMENT_ROOT",
+    "CONTEXT_PREFIX",
+    "DOCUMENT_ROOT",
+    "GATEWAY_INTERFACE",
+    "HTTPS",
+    "HTTP_ACCEPT",
+    "HTTP_ACCEPT_CHARSET",
+    "HTTP_ACCEPT_ENCODING",
+    "HTTP_ACCEPT_LANGUAGE",
+    "HTTP_AUTHORIZATION",
+    "HTTP_CACHE_CONTROL",
+    "HTTP_CONNECTION",
+    "HTTP_CONTENT_LENGTH",
+    "HTTP_CONTENT_TYPE",
+    "HTTP_COOKIE",
+    "HTTP_DNT",
+    "HTTP_FORWARDED",
+    "HTTP_HOST",
+    "HTTP_IF_MATCH",
+    "HTTP_IF_MODIFIED_SINCE",
+    "HTTP_IF_NONE_MATCH",
+    "HTTP_KEEP_ALIVE",
+    "HTTP_ORIGIN",
+    "HTTP_PRAGMA",
+    "HTTP_RANGE",
+    "HTTP_REFERER",
+    "HTTP_SEC_CH_UA",
+    "HTTP_SEC_CH_UA_MOBILE",
+    "HTTP_SEC_CH_UA_PLATFORM",
+    "HTTP_SEC_FETCH_DEST",
+    "HTTP_SEC_FETCH_MODE",
+    "HTTP_SEC_FETCH_SITE",
+    "HTTP_SEC_FETCH_USER",
+    "HTTP_TE",
+    "HTTP_TRANSFER_ENCODING",
+    "HTTP_UPGRADE_INSECURE_REQUESTS",
+    "HTTP_USER_AGENT",
+    "HTTP_VIA",
+    "HTTP_X_FORWARDED_FOR",
+    "HTTP_X_FORWARDED_HOST",
+    "HTTP_X_FORWARDED_PORT",
+    "HTTP_X_FORWARDED_PROTO",
+    "HTTP_X_REAL_IP",
+    "HTTP_X_REQUESTED_WITH",
+    "PATH_INFO",
+    "PATH_TRANSLATED",
+    "QUERY_STRING",
+    "REDIRECT_STATUS",
+    "REDIRECT_URL",
+    "REMOTE_ADDR",
+    "REMOTE_HOST",
+    "REMOTE_IDENT",
+    "REMOTE_PORT",
+    "REMOTE_USER",
+    "REQUEST_METHOD",
+    "REQUEST_SCHEME",
+    "REQUEST_URI",
+    "SCRIPT_FILENAME",
+    "SCRIPT_NAME",
+    "SCRIPT_URI",
+    "SCRIPT_URL",
+    "SERVER_ADDR",
+    "SERVER_ADMIN",
+    "SERVER_NAME",
+    "SERVER_PORT",
+    "SERVER_PROTOCOL",
+    "SERVER_SIGNATURE",
+    "SERVER_SOFTWARE",
+    "UNIQUE_ID",
+    "mod_wsgi.application_group",
+    "mod_wsgi.callable_object",
+    "mod_wsgi.daemon_connects",
+    "mod_wsgi.daemon_restarts",
+    "mod_wsgi.daemon_start",
+    "mod_wsgi.enable_sendfile",
+    "mod_wsgi.handler_script",
+    "mod_wsgi.listener_host",
+    "mod_wsgi.listener_port",
+    "mod_wsgi.path_info",
+    "mod_wsgi.process_group",
+    "mod_wsgi.queue_start",
+    "mod_wsgi.request_handler",
+    "mod_wsgi.request_id",
+    "mod_wsgi.request_start",
+    "mod_wsgi.script_name",
+    "mod_wsgi.script_reloading",
+    "mod_wsgi.script_start",
+    "mod_wsgi.thread_id",
+    "mod_wsgi.thread_requests",
+    "mod_wsgi.total_requests",
+    "wsgi.errors",
+    "wsgi.input",
+    "wsgi.multiprocess",
+    "wsgi.multithread",
+    "wsgi.url_scheme",
+];
+
+const fn sorted(keys: &[&str]) -> bool {
+    let mut i = 1;
+    while i < keys.len() {
+        let (a, b) = (keys[i - 1].as_bytes(), keys[i].as_bytes());
+        let mut j = 0;
+        loop {
+            if j == a.len() {
+                if j == b.len() {
+                    return false; // duplicate
+                }
+                break;
+            }
+            if j == b.len() || a[j] > b[j] {
+                return false;
+            }
+            if a[j] < b[j] {
+                break;
+            }
+            j += 1;
+        }
+        i += 1;
+    }
+    true
+}
+const _: () = assert!(sorted(KEYS), "environ KEYS must be sorted and unique");
+
+/// The prebuilt keys, one tuple per interpreter (kept by the bootstrap).
+pub fn make_tuple(py: Python<'_>) -> PyResult<Bound<'_, PyTuple>> {
+    PyTuple::new(py, KEYS.iter().map(|k| PyString::new(py, k)))
+}
+
+/// The keys of the current interpreter.
+pub struct Keys<'py> {
+    tuple: Option<Bound<'py, PyTuple>>,
+}
+
+impl<'py> Keys<'py> {
+    pub fn new(tuple: Option<Bound<'py, PyTuple>>) -> Keys<'py> {
+        Keys {
+            tuple: tuple.filter(|t| t.len() == KEYS.len()),
+        }
+    }
+
+    /// The key `name` as a Python `str`: the prebuilt object when the
+    /// table has it, else a new latin-1 string.
+    pub fn get(&self, py: Python<'py>, name: &[u8]) -> Bound<'py, PyAny> {
+        let prebuilt = self.tuple.as_ref().and_then(|t| {
+            let i = KEYS.binary_search_by(|k| k.as_bytes().cmp(name)).ok()?;
+            t.get_item(i).ok()
+        });
+        prebuilt.unwrap_or_else(|| latin1(py, name).into_any())
+    }
+}
