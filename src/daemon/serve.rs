@@ -554,6 +554,13 @@ impl Backend for DaemonBackend {
         let _ = self.send(Some(Kind::Abort), &[], false);
     }
 
+    /// The first and only write of a small response goes into an empty
+    /// socket buffer (the Apache child has sent everything and only
+    /// reads now), far larger than [`wsgi::SMALL_RESPONSE`].
+    fn small_write_never_blocks(&self) -> bool {
+        true
+    }
+
     fn header_only(&self) -> bool {
         self.header_only
     }

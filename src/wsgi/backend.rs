@@ -28,6 +28,9 @@ pub enum Push {
     End,
 }
 
+/// See [`Backend::small_write_never_blocks`].
+pub const SMALL_RESPONSE: u64 = 16 * 1024;
+
 /// Why a write did not reach the client.
 #[derive(Debug)]
 pub enum WriteError {
@@ -63,6 +66,12 @@ pub trait Backend: Send {
     ) -> Result<(), String>;
     /// Writes body chunks, then flushes or ends the response as `push` says.
     fn write(&mut self, chunks: &[&[u8]], push: Push) -> Result<(), WriteError>;
+    /// True when a whole response of at most [`SMALL_RESPONSE`] bytes,
+    /// written at once, can never block (so the adapter writes it
+    /// without releasing the GIL, saving a GIL hand-off per request).
+    fn small_write_never_blocks(&self) -> bool {
+        false
+    }
     /// Sends `len` bytes of the open file `fd` from `offset`.
     fn send_file(&mut self, fd: RawFd, offset: u64, len: u64) -> Result<(), WriteError>;
     /// Ends the response cleanly.

@@ -16,7 +16,7 @@ mod natives;
 mod response;
 mod start_response;
 
-pub use backend::{Backend, LogLevel, Push, RequestCtx, WriteError};
+pub use backend::{Backend, LogLevel, Push, RequestCtx, WriteError, SMALL_RESPONSE};
 pub use cgi::CgiVars;
 pub use environ::{build_environ, Extras};
 pub use errors::{log_process, set_process_logger, CurrentRequest};

@@ -10,7 +10,7 @@ use pyo3::exceptions::{PyIOError, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 
-use super::backend::{Push, RequestCtx, WriteError};
+use super::backend::{Backend, Push, RequestCtx, WriteError, SMALL_RESPONSE};
 use crate::interp::handle::{self, HandleType};
 
 /// The response as the application has described it so far.
@@ -249,8 +249,9 @@ pub fn send_chunks(
     }
     send_headers(response, ctx)?;
     let mut slices: Vec<&[u8]> = Vec::with_capacity(chunks.len());
-    {
+    let whole = {
         let mut resp = response.lock();
+        let whole = resp.written == 0 && push == Push::End && total <= SMALL_RESPONSE;
         let mut room = resp
             .content_length
             .map_or(u64::MAX, |cl| cl.saturating_sub(resp.written));
@@ -262,12 +263,19 @@ pub fn send_chunks(
             room -= n as u64;
             resp.written += n as u64;
         }
-    }
+        whole
+    };
     if slices.is_empty() {
         return Ok(());
     }
-    py.detach(|| ctx.with(|b| b.write(&slices, push)))
-        .unwrap_or_else(|| Err(WriteError::Failed("request has ended".into())))?;
+    let write = |b: &mut dyn Backend| b.write(&slices, push);
+    let held = whole && ctx.with(|b| b.small_write_never_blocks()) == Some(true);
+    if held {
+        ctx.with(write)
+    } else {
+        py.detach(|| ctx.with(write))
+    }
+    .unwrap_or_else(|| Err(WriteError::Failed("request has ended".into())))?;
     if push == Push::End {
         response.lock().ended = true;
     }
