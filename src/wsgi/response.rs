@@ -153,10 +153,10 @@ pub fn run(
                 // but does not spoil a complete response.
                 (Ok(()), Err(f)) if response.lock().sent => {
                     log_failure(py, ctx, info, "E101", f);
-                    finish(ctx, response, info)
+                    finish(py, ctx, response, info)
                 }
                 (Ok(()), Err(f)) => fail_with_event(py, objects, ctx, info, f),
-                (Ok(()), Ok(())) => finish(ctx, response, info),
+                (Ok(()), Ok(())) => finish(py, ctx, response, info),
             }
         }
         Err(e) => fail_with_event(py, objects, ctx, info, Failure::Python(e)),
@@ -291,7 +291,12 @@ fn send_file(
     Ok(())
 }
 
-fn finish(ctx: &RequestCtx, response: &SharedResponse, info: &RunInfo<'_>) -> Outcome {
+fn finish(
+    py: Python<'_>,
+    ctx: &RequestCtx,
+    response: &SharedResponse,
+    info: &RunInfo<'_>,
+) -> Outcome {
     if let Err(e) = send_headers(response, ctx) {
         if let WriteError::Failed(msg) = e {
             log(
@@ -318,7 +323,9 @@ fn finish(ctx: &RequestCtx, response: &SharedResponse, info: &RunInfo<'_>) -> Ou
         ctx.with(|b| b.abort());
         return Outcome::Done;
     }
-    if let Some(Err(WriteError::ClientGone)) = ctx.with(|b| b.finish()) {
+    // The end of the response may still have to write a lot (the rest of
+    // a wsgi.file_wrapper file): never with the GIL held.
+    if let Some(Err(WriteError::ClientGone)) = py.detach(|| ctx.with(|b| b.finish())) {
         client_gone(ctx, info);
     }
     Outcome::Done
