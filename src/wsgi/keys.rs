@@ -1,8 +1,8 @@
 //! Environ keys made once per interpreter: the `str` objects (with their
 //! hashes cached) for the CGI variables requests usually carry and every
-//! key the adapter adds, so a request builds none of them. The table is
-//! sorted by bytes and searched by binary search; any other name is
-//! decoded per request as before.
+//! key the adapter adds, so a request builds none of them. Names are
+//! found through a small hash table; any other name is decoded per
+//! request as before.
 
 use pyo3::prelude::*;
 use pyo3::types::{PyString, PyTuple};
@@ -137,6 +137,48 @@ const fn sorted(keys: &[&str]) -> bool {
 }
 const _: () = assert!(sorted(KEYS), "environ KEYS must be sorted and unique");
 
+const SLOTS: usize = 512;
+
+fn fnv1a(b: &[u8]) -> u64 {
+    b.iter().fold(0xcbf2_9ce4_8422_2325, |h, &c| {
+        (h ^ u64::from(c)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Open-addressing table from a name's hash to its index in [`KEYS`]
+/// (process-wide plain data, built once): one hash and, normally, one
+/// comparison per lookup.
+fn table() -> &'static [u16; SLOTS] {
+    static TABLE: std::sync::OnceLock<[u16; SLOTS]> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut t = [u16::MAX; SLOTS];
+        for (i, k) in KEYS.iter().enumerate() {
+            let mut slot = fnv1a(k.as_bytes()) as usize % SLOTS;
+            while t[slot] != u16::MAX {
+                slot = (slot + 1) % SLOTS;
+            }
+            t[slot] = i as u16;
+        }
+        t
+    })
+}
+
+/// The index of `name` in [`KEYS`].
+fn index(name: &[u8]) -> Option<usize> {
+    let t = table();
+    let mut slot = fnv1a(name) as usize % SLOTS;
+    loop {
+        let i = t[slot];
+        if i == u16::MAX {
+            return None;
+        }
+        if KEYS[i as usize].as_bytes() == name {
+            return Some(i as usize);
+        }
+        slot = (slot + 1) % SLOTS;
+    }
+}
+
 /// The prebuilt keys, one tuple per interpreter (kept by the bootstrap).
 pub fn make_tuple(py: Python<'_>) -> PyResult<Bound<'_, PyTuple>> {
     PyTuple::new(py, KEYS.iter().map(|k| PyString::new(py, k)))
@@ -157,10 +199,10 @@ impl<'py> Keys<'py> {
     /// The key `name` as a Python `str`: the prebuilt object when the
     /// table has it, else a new latin-1 string.
     pub fn get(&self, py: Python<'py>, name: &[u8]) -> Bound<'py, PyAny> {
-        let prebuilt = self.tuple.as_ref().and_then(|t| {
-            let i = KEYS.binary_search_by(|k| k.as_bytes().cmp(name)).ok()?;
-            t.get_item(i).ok()
-        });
+        let prebuilt = self
+            .tuple
+            .as_ref()
+            .and_then(|t| t.get_item(index(name)?).ok());
         prebuilt.unwrap_or_else(|| latin1(py, name).into_any())
     }
 }
