@@ -47,12 +47,14 @@ impl Table {
     /// pool of the request or connection that owns the table, so callers
     /// keep the result no longer than the request.
     pub fn entries<'a>(&self) -> Vec<(&'a [u8], &'a [u8])> {
-        let mut out = Vec::with_capacity(48);
         // SAFETY: apr_table_t is an apr_array_header_t of apr_table_entry_t
         // (apr_table_elts); the table is live; the strings are pool-owned.
         unsafe {
             let arr = self.0.cast::<ffi::apr_array_header_t>();
             let n = (*arr).nelts.max(0) as usize;
+            // Exactly sized: a vector of 1 KiB or more makes glibc
+            // consolidate its fast bins on every request.
+            let mut out = Vec::with_capacity(n);
             let elts = (*arr).elts.cast::<ffi::apr_table_entry_t>();
             for i in 0..n {
                 let e = &*elts.add(i);
@@ -60,7 +62,7 @@ impl Table {
                     out.push((key, super::cstr_bytes(e.val).unwrap_or(b"")));
                 }
             }
+            out
         }
-        out
     }
 }

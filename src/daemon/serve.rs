@@ -163,15 +163,22 @@ pub fn worker_loop(sh: &Shared) {
             return;
         }
         // Blocks for at most worker::ACCEPT_WAIT.
+        let asked = Instant::now();
         let stream = match sock::accept(sh.fd) {
             Ok(s) => s,
             Err(e) => {
                 sh.engaged.fetch_sub(1, Ordering::SeqCst);
-                if !matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
-                ) {
-                    std::thread::sleep(Duration::from_millis(20));
+                match e.kind() {
+                    std::io::ErrorKind::Interrupted => {}
+                    // An immediate EAGAIN means the shared listener was
+                    // made non-blocking (by a process of an older build
+                    // during an upgrade): wait instead of spinning.
+                    std::io::ErrorKind::WouldBlock => {
+                        if asked.elapsed() < Duration::from_millis(20) {
+                            sock::wait_readable(sh.fd, Some(super::worker::ACCEPT_WAIT));
+                        }
+                    }
+                    _ => std::thread::sleep(Duration::from_millis(20)),
                 }
                 continue;
             }

@@ -70,7 +70,8 @@ fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
 /// Payload of a list of byte-string pairs: `count: u32`, then each name
 /// and value as `len: u32` + bytes.
 pub fn encode_pairs<'a>(pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> Vec<u8> {
-    let mut out = vec![0u8; 4];
+    let mut out = Vec::with_capacity(4096);
+    out.extend_from_slice(&[0u8; 4]);
     let mut n: u32 = 0;
     for (k, v) in pairs {
         put_bytes(&mut out, k);
