@@ -664,3 +664,27 @@ fn wire_reader_sees_an_end_frame_already_buffered_after_the_last_chunk() {
     assert_eq!(r.next_chunk_and_end(3).unwrap(), (&b"def"[..], false));
     assert_eq!(r.next_prefix().unwrap(), None);
 }
+
+#[test]
+fn wire_reader_grows_its_buffer_only_for_large_reads() {
+    let big: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let mut small = Vec::new();
+    wire::write_frame(&mut small, wire::Kind::Data, &[b"hi"]).unwrap();
+    // A small response leaves the buffer at its first size.
+    let mut r = wire::FrameReader::growing(&small[..], vec![0u8; 4096], 65536);
+    let (_, len) = r.next_prefix().unwrap().unwrap();
+    assert_eq!(r.payload(len).unwrap(), b"hi");
+    assert_eq!(r.into_buffer().len(), 4096);
+    // A large one grows it (up to the maximum) and still reads exactly.
+    let mut out = Vec::new();
+    wire::write_frame(&mut out, wire::Kind::Data, &[&big]).unwrap();
+    let mut r = wire::FrameReader::growing(&out[..], vec![0u8; 4096], 65536);
+    let (_, len) = r.next_prefix().unwrap().unwrap();
+    let mut got = Vec::new();
+    while got.len() < len {
+        let c = r.next_chunk(len - got.len()).unwrap();
+        got.extend_from_slice(c);
+    }
+    assert_eq!(got, big);
+    assert_eq!(r.into_buffer().len(), 65536);
+}

@@ -282,3 +282,23 @@ def test_server_expansion_names_the_daemon_group(make_apache_fn):
     r = requests.get(ap.url("/x"), timeout=10)
     assert r.status_code == 200, r.text
     assert r.text.split()[2] == "127.0.0.1:%d" % ap.port
+
+
+def test_sigusr2_dumps_the_python_stacks_of_busy_threads(make_apache_fn):
+    # The group's stack traces on demand: SIGUSR2 to a daemon process logs
+    # every Python thread's stack, and the stuck request still completes.
+    ap = make_apache_fn(daemon_conf("processes=1 threads=2 display-name=%{GROUP}"),
+                        apps={"info.wsgi": INFO})
+    r = requests.get(ap.url("/x"), timeout=10)
+    assert r.status_code == 200
+    pid = int(r.text.split()[0])  # processes=1: the group's only process
+    done = []
+    t = threading.Thread(target=lambda: done.append(requests.get(ap.url("/x?sleep=3"), timeout=15).status_code))
+    t.start()
+    time.sleep(1)
+    mark = ap.log_size()
+    os.kill(pid, signal.SIGUSR2)
+    assert ap.wait_log(r"\[SIGUSR2\] thread \d+: .*time\.sleep", mark=mark, timeout=5)
+    t.join()
+    assert done == [200]
+    assert int(requests.get(ap.url("/x"), timeout=10).text.split()[0]) == pid

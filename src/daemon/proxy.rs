@@ -230,18 +230,22 @@ fn proxy(r: Request, g: &GroupEntry) -> c_int {
     } else {
         64 * 1024
     };
-    let read_buf = if read_buf.len() == capacity.max(4096) {
-        read_buf
+    let read_buf = if read_buf.is_empty() || read_buf.len() > capacity.max(4096) {
+        vec![0u8; START_BUFFER.min(capacity)]
     } else {
-        vec![0u8; capacity]
+        read_buf
     };
     let mut fs = FdStream::new(stream);
-    let mut reader = FrameReader::with_buffer(&mut fs, read_buf);
+    let mut reader = FrameReader::growing(&mut fs, read_buf, capacity);
     let status = relay(r, g, &mut reader, request_start);
     let read_buf = reader.into_buffer();
     BUFFERS.with(|b| *b.borrow_mut() = (read_buf, body_buf));
     status
 }
+
+/// The first size of a thread's response buffer; it grows to
+/// `response-buffer-size` once a response fills it.
+const START_BUFFER: usize = 16 * 1024;
 
 /// Per Apache worker thread: the response read buffer and the request
 /// body buffer, reused by every proxied request (a fresh 64 KiB buffer

@@ -224,7 +224,7 @@ fn handle(sh: &Shared, index: usize, thread: u64, stream: UnixStream, counts: (u
     let stream = Arc::new(stream);
     let mut w = SharedStream(stream.clone());
     let buf = READ_BUF.with(|b| std::mem::take(&mut *b.borrow_mut()));
-    let mut reader = FrameReader::with_buffer(SharedStream(stream.clone()), buf);
+    let mut reader = FrameReader::growing(SharedStream(stream.clone()), buf, 64 * 1024);
     let owned: Vec<(Vec<u8>, Vec<u8>)> = match reader.next_frame() {
         Ok(Some((Kind::Request, payload))) => match wire::decode_pairs(payload) {
             Ok(p) => p

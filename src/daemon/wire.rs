@@ -207,6 +207,8 @@ pub struct FrameReader<R: Read> {
     buf: Vec<u8>,
     pos: usize,
     filled: usize,
+    /// The buffer doubles up to this size when reads keep filling it.
+    max: usize,
     payload: Vec<u8>,
 }
 
@@ -222,12 +224,21 @@ impl<R: Read> FrameReader<R> {
 
     /// A reader over `buf` (its length is the capacity; its contents are
     /// ignored), as returned by [`FrameReader::into_buffer`].
-    pub fn with_buffer(inner: R, mut buf: Vec<u8>) -> Self {
+    pub fn with_buffer(inner: R, buf: Vec<u8>) -> Self {
+        let max = buf.len();
+        Self::growing(inner, buf, max)
+    }
+
+    /// A reader over `buf` that doubles it, up to `max` bytes, whenever a
+    /// read fills it: small messages keep a small buffer (few pages
+    /// touched per thread), large bodies get large reads.
+    pub fn growing(inner: R, mut buf: Vec<u8>, max: usize) -> Self {
         if buf.len() < 4096 {
             buf.resize(4096, 0);
         }
         FrameReader {
             inner,
+            max: max.max(buf.len()),
             buf,
             pos: 0,
             filled: 0,
@@ -256,6 +267,10 @@ impl<R: Read> FrameReader<R> {
     /// Refills an empty buffer with one read; `Ok(0)` at end of stream.
     fn fill(&mut self) -> io::Result<usize> {
         debug_assert!(self.pos >= self.filled);
+        if self.filled == self.buf.len() && self.buf.len() < self.max {
+            let grown = (self.buf.len() * 2).min(self.max);
+            self.buf.resize(grown, 0);
+        }
         loop {
             match self.inner.read(&mut self.buf) {
                 Ok(n) => {
