@@ -113,12 +113,19 @@ def main():
           "median %.0f %%, max %.0f %% |" % (others[len(others) // 2], others[-1]))
     w("| Duration of the run | %.1f min |" % (meta.get("elapsed_s", 0) / 60))
     w("")
-    if (la0 and la0[0] > 1.0) or (others and others[len(others) // 2] > 10):
+    if others and others[len(others) // 2] > 10:
         w("**The machine was not idle during this run**: other work (other sessions building and "
           "testing) was loading it (load average %s at the start, %s at the end; other CPU use "
           "per run in the raw data, `other_cpu_pct`). Absolute req/s figures are therefore low "
           "and noisy; the A B A B alternation spreads the disturbance over both modules, and "
           "the CPU time per request is the more robust figure." % (la0, la1))
+        w("")
+    elif others:
+        w("**Machine state**: CPU used by anything other than the servers and wrk during the "
+          "measured runs was a median %.0f %% of one core (max %.0f %%; `other_cpu_pct` in the raw "
+          "data). The load average counts the benchmark's own threads and the minutes before the "
+          "run. Absolute figures are from a 2-core virtual machine; the ratios and CPU time per "
+          "request are the meaningful figures." % (others[len(others) // 2], others[-1]))
         w("")
     cfg = meta["config"]
     w("## Method")

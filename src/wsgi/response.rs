@@ -285,7 +285,11 @@ fn send_file(
         }
     }
     send_headers(response, ctx)?;
-    response.lock().written += len;
+    {
+        let mut resp = response.lock();
+        resp.written += len;
+        resp.unflushed = true;
+    }
     py.detach(|| ctx.with(|b| b.send_file(fd, offset, len)))
         .unwrap_or_else(|| Err(WriteError::Failed("request has ended".into())))?;
     Ok(())
@@ -324,8 +328,18 @@ fn finish(
         return Outcome::Done;
     }
     // The end of the response may still have to write a lot (the rest of
-    // a wsgi.file_wrapper file): never with the GIL held.
-    if let Some(Err(WriteError::ClientGone)) = py.detach(|| ctx.with(|b| b.finish())) {
+    // a wsgi.file_wrapper file), or a chunked terminator into a socket a
+    // slow client has filled: never with the GIL held. When the whole
+    // Content-Length has been flushed there is nothing left to write, and
+    // keeping the GIL saves a hand-off (which can wait behind other
+    // threads' Python).
+    let end = || ctx.with(|b| b.finish());
+    let done = {
+        let resp = response.lock();
+        !resp.unflushed && resp.content_length == Some(resp.written)
+    };
+    let ended = if done { end() } else { py.detach(end) };
+    if let Some(Err(WriteError::ClientGone)) = ended {
         client_gone(ctx, info);
     }
     Outcome::Done

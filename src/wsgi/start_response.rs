@@ -24,6 +24,9 @@ pub struct Response {
     pub written: u64,
     /// The body has been ended (EOS sent).
     pub ended: bool,
+    /// Body data was passed without a flush (a file, buffered chunks):
+    /// ending the response may still have a lot to write.
+    pub unflushed: bool,
     /// start_response rejected the status or headers.
     pub invalid: bool,
 }
@@ -276,8 +279,11 @@ pub fn send_chunks(
         py.detach(|| ctx.with(write))
     }
     .unwrap_or_else(|| Err(WriteError::Failed("request has ended".into())))?;
-    if push == Push::End {
-        response.lock().ended = true;
+    let mut resp = response.lock();
+    match push {
+        Push::End => resp.ended = true,
+        Push::Flush => resp.unflushed = false,
+        Push::Buffer => resp.unflushed = true,
     }
     Ok(())
 }
