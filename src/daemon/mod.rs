@@ -11,7 +11,9 @@
 //! open across graceful restarts, so connections queued while processes
 //! turn over are picked up by the next one instead of failing.
 
+mod backend;
 pub mod proxy;
+mod request;
 mod serve;
 pub mod sock;
 mod supervisor;
