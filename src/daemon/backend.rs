@@ -137,19 +137,12 @@ impl Backend for DaemonBackend {
     }
 
     fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, String> {
+        if !self.body_frame()? || buf.is_empty() {
+            return Ok(0);
+        }
         let Some(r) = self.r.as_mut() else {
             return Ok(0);
         };
-        while !self.body_done && self.body_left == 0 {
-            match r.next_prefix() {
-                Ok(Some((Kind::Body, n))) => self.body_left = n,
-                Ok(Some((Kind::BodyEnd, _))) => self.body_done = true,
-                _ => return Err("the Apache child stopped sending the request body".into()),
-            }
-        }
-        if self.body_done || buf.is_empty() {
-            return Ok(0);
-        }
         let n = r
             .read_some(buf, self.body_left)
             .map_err(|e| format!("error reading the request body: {e}"))?;

@@ -82,7 +82,7 @@ fn death_of(pid: i32) -> Option<c_int> {
     }
 }
 
-fn lossy(b: &[u8]) -> String {
+pub(super) fn lossy(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 

@@ -3,15 +3,12 @@
 //! [`META`]-prefixed keys), and whether the configuration runs anything
 //! embedded at all (when not, the children never start Python).
 
+use super::proxy::lossy;
 use super::serve::META;
 use super::wire;
 use crate::apache::Request;
 use crate::config::daemon::resolve_group;
 use crate::module;
-
-fn lossy(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 pub(super) fn request_frame(r: Request, script: &str, has_body: bool) -> Vec<u8> {
     let dir = module::dir_config(r);
