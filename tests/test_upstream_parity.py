@@ -10,7 +10,10 @@ mod_wsgi_rs got wrong, each checked here in embedded and daemon mode:
 - wsgi.errors.buffer takes any bytes-like object;
 - a script's reload_required(resource) is asked on each request (daemon
   mode too): True reloads the script once, an exception is logged and
-  keeps the loaded module.
+  keeps the loaded module;
+- in daemon mode a repeated response header reaches the client as one
+  comma-joined field (Set-Cookie excepted), as httpd's script-header reading
+  gives it for mod_wsgi; embedded mode sends each as given.
 """
 
 import os
@@ -110,6 +113,14 @@ def application(environ, start_response):
     return [LOAD_ID.encode()]
 '''
 
+REPEATED = '''
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain"),
+                              ("X-Rep", "first"), ("Set-Cookie", "a=1"),
+                              ("x-rep", "second"), ("Set-Cookie", "b=2")])
+    return [b"ok"]
+'''
+
 ALIASES = """
 WSGIRestrictStdin On
 WSGIScriptAlias /types @APPS@/types.wsgi
@@ -118,6 +129,7 @@ WSGIScriptAlias /sr @APPS@/sr.wsgi
 WSGIScriptAlias /errbuf @APPS@/errbuf.wsgi
 WSGIScriptAlias /triggered @APPS@/triggered.wsgi
 WSGIScriptAlias /raising @APPS@/raising.wsgi
+WSGIScriptAlias /repeated @APPS@/repeated.wsgi
 """
 
 MODES = {
@@ -150,6 +162,7 @@ def ap(request, make_apache):
             "errbuf.wsgi": ERRORS_BUFFER,
             "triggered.wsgi": TRIGGERED % FLAG,
             "raising.wsgi": RAISING,
+            "repeated.wsgi": REPEATED,
         },
     )
     a.mode = request.param
@@ -254,3 +267,15 @@ def test_reload_required_exception_is_logged_and_module_kept(ap):
             % re.escape(ap.app_path("raising.wsgi")),
             mark,
         ), ap.log_since(mark)
+
+
+def test_repeated_response_header(ap):
+    raw = ap.raw(b"GET /repeated HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").decode("latin-1")
+    head = raw.split("\r\n\r\n", 1)[0].split("\r\n")[1:]
+    rep = [h.split(":", 1)[1].strip() for h in head if h.lower().startswith("x-rep:")]
+    cookies = [h.split(":", 1)[1].strip() for h in head if h.lower().startswith("set-cookie:")]
+    assert cookies == ["a=1", "b=2"], head
+    if ap.mode == "daemon":
+        assert rep == ["first, second"], head
+    else:
+        assert rep == ["first", "second"], head
