@@ -10,7 +10,7 @@ mod_wsgi_rs got wrong, each checked here in embedded and daemon mode:
 - wsgi.errors.buffer takes any bytes-like object;
 - a script's reload_required(resource) is asked on each request (daemon
   mode too): True reloads the script once, an exception is logged and
-  keeps the loaded module;
+  keeps the loaded module; each load is logged at info (WSGI-RS-I110);
 - in daemon mode a repeated response header reaches the client as one
   comma-joined field (Set-Cookie excepted), as httpd's script-header reading
   gives it for mod_wsgi; embedded mode sends each as given.
@@ -237,6 +237,7 @@ def test_errors_buffer_takes_bytes_like_objects(ap):
 
 def test_reload_required_flag_reloads_once(ap):
     flag = ap.expand(FLAG)
+    mark = ap.log_size()
     first = requests.get(ap.url("/triggered/"), timeout=10).text.split()
     same = requests.get(ap.url("/triggered/"), timeout=10).text.split()
     # The hook is asked with the file the request maps to.
@@ -252,6 +253,10 @@ def test_reload_required_flag_reloads_once(ap):
     assert not os.path.exists(flag)
     after = requests.get(ap.url("/triggered/"), timeout=10).text.split()
     assert after[0] == reloaded[0]
+    # Each load is logged at info level (first use, then the reload).
+    loading = "Loading WSGI script '%s'" % ap.app_path("triggered.wsgi")
+    if not IS_MOD_WSGI:
+        assert ap.log_since(mark).count("[WSGI-RS-I110] " + loading) == 2, ap.log_since(mark)
 
 
 def test_reload_required_exception_is_logged_and_module_kept(ap):
@@ -279,3 +284,51 @@ def test_repeated_response_header(ap):
         assert rep == ["first, second"], head
     else:
         assert rep == ["first", "second"], head
+
+
+@pytest.fixture
+def open_tmp():
+    """A scratch directory Apache's User can search (pytest's tmp_path is
+    under a mode-700 directory)."""
+    import pathlib
+    import shutil
+    import tempfile
+
+    d = tempfile.mkdtemp(prefix="mwrs-setup-server-", dir="/tmp")
+    os.chmod(d, 0o755)
+    yield pathlib.Path(d)
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_upstream_setup_server_config_passes_configtest(open_tmp):
+    """tests/upstream/setup_server.py's configuration (the one
+    mod_wsgi-express setup-server writes for upstream's run-tests.sh, with
+    its quoted options) is accepted as it is by this module."""
+    import subprocess
+    import sys
+
+    from harness import apache as _ap
+
+    if IS_MOD_WSGI:
+        pytest.skip("mod_wsgi 4.9.4 refuses interrupt-timeout and response-flush-delay "
+                    "(6.x options); tests/upstream/run drops them for it")
+    tmp_path = open_tmp
+    root, project = tmp_path / "root", tmp_path / "project"
+    cert, key = str(tmp_path / "t.crt"), str(tmp_path / "t.key")
+    subprocess.run(["openssl", "req", "-x509", "-nodes", "-newkey", "rsa:2048", "-keyout", key,
+                    "-out", cert, "-days", "1", "-subj", "/CN=localhost"],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    (project / "tests").mkdir(parents=True)
+    (project / "tests" / "hello.wsgi").write_text("")
+    include = tmp_path / "include.conf"
+    include.write_text("WSGIScriptAlias /x %s process-group=localhost:9876 "
+                       "application-group=%%{GLOBAL}\n" % (project / "tests" / "hello.wsgi"))
+    subprocess.run([sys.executable, os.path.join(_ap.REPO_ROOT, "tests/upstream/setup_server.py"),
+                    "--server-root", str(root), "--module", _ap.rs_module_path(),
+                    "--project-dir", str(project), "--include-file", str(include),
+                    "--cert", cert, "--key", key], check=True)
+    conf = (root / "httpd.conf").read_text()
+    assert "home='%s'" % project in conf and "WSGIImportScript '%s/handler.wsgi'" % root in conf
+    p = subprocess.run([_ap.HTTPD, "-t", "-f", str(root / "httpd.conf")],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert p.returncode == 0, p.stdout.decode()

@@ -470,6 +470,9 @@ def _stale(module, mtime, reloading, resource):
 
 
 def _exec(path, name, mtime):
+    _native_server_log(6, "[WSGI-RS-I110] Loading WSGI script '%s' (process group '%s', "
+                          "application group '%s')." % (path, mod_wsgi.process_group,
+                                                        mod_wsgi.application_group))
     with open(path, 'rb') as f:
         source = f.read()
     code = compile(source, path, 'exec', dont_inherit=True)
