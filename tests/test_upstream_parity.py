@@ -121,16 +121,19 @@ def application(environ, start_response):
     return [b"ok"]
 '''
 
-ALIASES = """
-WSGIRestrictStdin On
-WSGIScriptAlias /types @APPS@/types.wsgi
-WSGIScriptAlias /sysexit @APPS@/sysexit.wsgi
-WSGIScriptAlias /sr @APPS@/sr.wsgi
-WSGIScriptAlias /errbuf @APPS@/errbuf.wsgi
-WSGIScriptAlias /triggered @APPS@/triggered.wsgi
-WSGIScriptAlias /raising @APPS@/raising.wsgi
-WSGIScriptAlias /repeated @APPS@/repeated.wsgi
-"""
+# Mount point (and script name) -> script source.
+APPS = {
+    "types": TYPES,
+    "sysexit": SYSTEM_EXIT,
+    "sr": START_RESPONSE,
+    "errbuf": ERRORS_BUFFER,
+    "triggered": TRIGGERED % FLAG,
+    "raising": RAISING,
+    "repeated": REPEATED,
+}
+
+ALIASES = "WSGIRestrictStdin On\n" + "".join(
+    "WSGIScriptAlias /%s @APPS@/%s.wsgi\n" % (name, name) for name in APPS)
 
 MODES = {
     "embedded": ALIASES,
@@ -155,15 +158,7 @@ def ap(request, make_apache):
     a = make_apache(
         MODES[request.param],
         mpm_conf=ONE_CHILD,
-        apps={
-            "types.wsgi": TYPES,
-            "sysexit.wsgi": SYSTEM_EXIT,
-            "sr.wsgi": START_RESPONSE,
-            "errbuf.wsgi": ERRORS_BUFFER,
-            "triggered.wsgi": TRIGGERED % FLAG,
-            "raising.wsgi": RAISING,
-            "repeated.wsgi": REPEATED,
-        },
+        apps={name + ".wsgi": src for name, src in APPS.items()},
     )
     a.mode = request.param
     return a
