@@ -777,7 +777,10 @@ fn daemon_group_from_express_line() {
     assert_eq!(g.python_eggs.as_deref(), Some("/tmp/eggs"));
     assert_eq!(g.display_name.as_deref(), Some("(wsgi:localhost:8000:0)"));
     let e = DaemonGroup::parse(&option_words("g 'home=/tmp'", 1)).unwrap_err();
-    assert!(e.contains("'home"), "{e}");
+    assert!(e.contains("'home=/tmp' is quoted as a whole"), "{e}");
+    assert!(e.ends_with("home='/tmp'"), "{e}");
+    let e = DaemonGroup::parse(&option_words("g \"threads=2\"", 1)).unwrap_err();
+    assert!(e.ends_with("threads=\"2\""), "{e}");
 }
 
 #[test]
@@ -809,9 +812,10 @@ fn alias_and_script_options_lose_their_quotes() {
     )
     .unwrap();
     assert_eq!(s.application_group.as_deref(), Some("x y"));
-    assert!(AliasOptions::parse(
+    let e = AliasOptions::parse(
         "WSGIScriptAlias",
-        &option_words("/ /a 'process-group=g'", 2)[2..]
+        &option_words("/ /a 'process-group=g'", 2)[2..],
     )
-    .is_err());
+    .unwrap_err();
+    assert!(e.ends_with("process-group='g'"), "{e}");
 }

@@ -103,3 +103,14 @@ pub fn option_words(line: &str, positional: usize) -> Vec<String> {
     }
     words
 }
+
+/// The explanation for an option quoted as a whole (`'home=/tmp'`, read as
+/// the name `'home`): only its value may be quoted.
+pub fn quoted_whole(name: &str, value: &str) -> Option<String> {
+    let quote = name.chars().next().filter(|c| matches!(c, '\'' | '"'))?;
+    let (bare_name, bare_value) = (&name[1..], value.trim_end_matches(quote));
+    Some(format!(
+        "option {name}={value} is quoted as a whole; only its value may be quoted: \
+         {bare_name}={quote}{bare_value}{quote}"
+    ))
+}
