@@ -21,4 +21,5 @@ pub mod embedded;
 pub mod ffi;
 pub mod interp;
 pub mod module;
+pub mod store;
 pub mod wsgi;

@@ -8,6 +8,7 @@ pub mod groups;
 pub mod proxy;
 pub mod python_home;
 pub mod scripts;
+pub mod shared;
 pub mod words;
 
 pub use alias::{alias_match_len, AliasOptions};

@@ -79,6 +79,16 @@ fn all_groups(s: Server) -> Vec<Arc<GroupEntry>> {
     out
 }
 
+/// The uids the daemon groups run as (for the shared stores' access).
+pub fn group_uids(s: Server) -> Vec<u32> {
+    let groups = all_groups(s);
+    groups
+        .iter()
+        .filter_map(|g| supervisor::identity(g).ok())
+        .map(|i| i.0)
+        .collect()
+}
+
 /// True when the configuration defines daemon groups.
 pub fn any_groups(s: Server) -> bool {
     !all_groups(s).is_empty()

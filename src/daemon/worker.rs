@@ -103,6 +103,14 @@ fn setup_process(g: &GroupEntry, argv: Argv) {
 }
 
 fn start_python(g: &GroupEntry) -> Result<(), String> {
+    // SAFETY: LOG_SERVER is null or the main server_rec this process was
+    // forked with, which it never frees.
+    let main = unsafe {
+        crate::apache::server::Server::from_raw(
+            super::LOG_SERVER.load(std::sync::atomic::Ordering::Relaxed),
+        )
+    };
+    crate::module::shared_directives::child_init(main);
     let c = &g.conf;
     let main = g.python.get().cloned().unwrap_or_default();
     let mut path = c.python_path.clone();

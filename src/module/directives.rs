@@ -21,7 +21,7 @@ use crate::ffi;
 
 /// `command_rec` array terminated by a zeroed entry.
 #[repr(transparent)]
-pub struct Table(pub [ffi::command_rec; 43]);
+pub struct Table(pub [ffi::command_rec; 44]);
 // SAFETY: httpd only reads the table; the pointers in it are 'static.
 unsafe impl Sync for Table {}
 
@@ -74,13 +74,17 @@ pub static TABLE: Table = Table([
     cmd::flag(c"WSGIErrorOverride", error_override, FILEINFO, c"On: daemon error responses (4xx/5xx) are replaced by Apache's ErrorDocument"),
     cmd::flag(c"WSGILazyInitialization", accepted_flag, SERVER, c"Accepted for compatibility: Python always starts in the child processes"),
     cmd::flag(c"WSGIVerboseDebugging", accepted_flag, SERVER, c"Accepted for compatibility: use LogLevel wsgi:debug"),
+    cmd::raw_args(c"WSGISharedCache", super::shared_directives::shared_cache, SERVER, c"NAME [LOCATION] [size=N]: a store shared by every process (mod_wsgi_rs.cache)"),
     // SAFETY: a zeroed command_rec (null name) terminates the table.
     unsafe { std::mem::zeroed() },
 ]);
 
 /// Runs a directive handler inside the panic guard and turns its result
 /// into what httpd expects.
-fn run(cmd: *mut ffi::cmd_parms, body: impl FnOnce(Cmd) -> Result<(), String>) -> *const c_char {
+pub(super) fn run(
+    cmd: *mut ffi::cmd_parms,
+    body: impl FnOnce(Cmd) -> Result<(), String>,
+) -> *const c_char {
     apache::guard(
         "directive",
         c"mod_wsgi_rs: internal error parsing a directive".as_ptr(),

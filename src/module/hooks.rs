@@ -83,6 +83,12 @@ unsafe extern "C" fn post_config(
             return SERVER_ERROR;
         }
         // SAFETY: pconf is the live configuration pool.
+        let pool = unsafe { Pool::from_raw(pconf) };
+        if let Err(e) = super::shared_directives::post_config(pool, main) {
+            log::server(main, log::Level::Crit, &e);
+            return SERVER_ERROR;
+        }
+        // SAFETY: pconf is the live configuration pool.
         if let Err(e) = daemon::start(unsafe { Pool::from_raw(pconf) }, main) {
             log::server(main, log::Level::Crit, &e);
             return SERVER_ERROR;
@@ -129,6 +135,7 @@ unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::serve
     apache::guard("child_init", (), || {
         // SAFETY: child_init passes the live main server.
         let main = unsafe { server::Server::from_raw(s) };
+        super::shared_directives::child_init(main);
         if daemon::proxy::daemon_only(main) || !embedded::start_python(main) {
             return;
         }

@@ -5,6 +5,7 @@ mod auth;
 mod check;
 mod directives;
 mod hooks;
+pub mod shared_directives;
 pub mod store;
 
 use std::ffi::c_void;

@@ -14,6 +14,7 @@ mod keys;
 mod metrics;
 mod natives;
 mod response;
+mod shared;
 mod start_response;
 
 pub use backend::{Backend, LogLevel, Push, RequestCtx, WriteError, SMALL_RESPONSE};
