@@ -71,12 +71,16 @@ def chaos(ap, stop, figures):
 
 
 def test_counting_under_kills_and_restarts(make_apache_fn):
+    run_fault_test(make_apache_fn, "WSGISharedCache main\n", "shared-faults")
+
+
+def run_fault_test(make_apache_fn, cache_line, name):
     ap = make_apache_fn(
-        "WSGISharedCache main\n"
+        cache_line +
         "WSGIDaemonProcess fault processes=2 threads=15 maximum-requests=100 display-name=%{GROUP}\n"
         "WSGIScriptAlias /e @APPS@/fault.wsgi\n"
         "WSGIScriptAlias /d @APPS@/fault.wsgi process-group=fault application-group=%{GLOBAL}\n",
-        apps={"fault.wsgi": shared_apps.FAULT}, name="shared-faults")
+        apps={"fault.wsgi": shared_apps.FAULT}, name=name)
     res = {"sent": 0, "incr": [], "locked": [], "failed_incr": 0, "failed_locked": 0, "torn": 0}
     figures = {"kill_daemon": 0, "kill_child": 0, "graceful": 0, "restart": 0}
     lock = threading.Lock()

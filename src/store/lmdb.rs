@@ -13,7 +13,7 @@ use heed::types::Bytes;
 use heed::{CommitOrAbort, Database, Env, EnvFlags, EnvOpenOptions, RwTxn, WithoutTls};
 
 use super::record::{self, now_ms};
-use super::Error;
+use super::{check_key, Error};
 
 /// Writes between two sweeps of expired entries by this process.
 const SWEEP_EVERY: u64 = 4096;
@@ -21,8 +21,6 @@ const SWEEP_EVERY: u64 = 4096;
 const SWEEP_BATCH: usize = 2048;
 /// Reader slots: one per concurrent read transaction of all processes.
 const MAX_READERS: u32 = 2046;
-/// LMDB's largest key (its default build).
-const MAX_KEY: usize = 511;
 
 pub struct Lmdb {
     env: Env<WithoutTls>,
@@ -47,16 +45,6 @@ fn io(e: heed::Error) -> Error {
         heed::Error::Mdb(heed::MdbError::MapFull) => Error::Full(String::new()),
         e => Error::Io(e.to_string()),
     }
-}
-
-fn check_key(key: &[u8]) -> Result<(), Error> {
-    if key.is_empty() || key.len() > MAX_KEY {
-        return Err(Error::BadKey(format!(
-            "a cache key must be 1 to {MAX_KEY} bytes (got {})",
-            key.len()
-        )));
-    }
-    Ok(())
 }
 
 impl Lmdb {

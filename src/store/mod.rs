@@ -8,12 +8,15 @@
 //! parent so that exactly the users of the server's processes can open
 //! them. See docs/shared-state.md.
 
+mod cache;
 mod lmdb;
 mod lock;
 pub mod perm;
 mod record;
+mod redis;
 mod registry;
 
+pub use cache::Cache;
 pub use lmdb::{Lmdb, Stats};
 pub use lock::NamedLock;
 pub use record::now_ms;
@@ -48,4 +51,18 @@ impl std::fmt::Display for Error {
             | Error::Io(m) => f.write_str(m),
         }
     }
+}
+
+/// LMDB's largest key (its default build), kept for Redis too so that
+/// code moves between the two unchanged.
+const MAX_KEY: usize = 511;
+
+fn check_key(key: &[u8]) -> Result<(), Error> {
+    if key.is_empty() || key.len() > MAX_KEY {
+        return Err(Error::BadKey(format!(
+            "a cache key must be 1 to {MAX_KEY} bytes (got {})",
+            key.len()
+        )));
+    }
+    Ok(())
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use super::{lmdb::Lmdb, lock::NamedLock, Error};
+use super::{lmdb::Lmdb, lock::NamedLock, redis::RedisCache, Cache, Error};
 use crate::config::shared::{Location, SharedCache};
 
 /// The shared caches of the server and where they live.
@@ -36,7 +36,7 @@ impl Plan {
 }
 
 static PLAN: OnceLock<Plan> = OnceLock::new();
-static OPEN: Mutex<Option<HashMap<String, Arc<Lmdb>>>> = Mutex::new(None);
+static OPEN: Mutex<Option<HashMap<String, Arc<Cache>>>> = Mutex::new(None);
 
 /// Records this process's plan (the first call wins: a process belongs
 /// to one configuration generation).
@@ -50,7 +50,7 @@ fn plan() -> Result<&'static Plan, Error> {
 }
 
 /// The cache `name`, opened on first use in this process.
-pub fn open(name: &str) -> Result<Arc<Lmdb>, Error> {
+pub fn open(name: &str) -> Result<Arc<Cache>, Error> {
     let mut open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
     let map = open.get_or_insert_with(HashMap::new);
     if let Some(s) = map.get(name) {
@@ -65,12 +65,11 @@ pub fn open(name: &str) -> Result<Arc<Lmdb>, Error> {
             if known.is_empty() { "none".to_owned() } else { known.join(", ") }
         ))
     })?;
-    let dir = plan.dir_of(cache).ok_or_else(|| {
-        Error::Io(format!(
-            "shared cache '{name}' uses Redis, which this build does not support yet"
-        ))
-    })?;
-    let store = Arc::new(Lmdb::open(&dir, cache.size)?);
+    let store = Arc::new(match (&cache.location, plan.dir_of(cache)) {
+        (Location::Redis(url), _) => Cache::Redis(RedisCache::open(url, name)?),
+        (_, Some(dir)) => Cache::Lmdb(Lmdb::open(&dir, cache.size)?),
+        (_, None) => return Err(Error::Io(format!("shared cache '{name}' has no location"))),
+    });
     map.insert(name.to_owned(), store.clone());
     Ok(store)
 }

@@ -18,7 +18,7 @@ use pyo3::wrap_pyfunction;
 use super::errors::log_process;
 use super::LogLevel;
 use crate::interp::handle::{self, HandleType};
-use crate::store::{self, Error, Lmdb, NamedLock};
+use crate::store::{self, Cache, Error, NamedLock};
 
 const API: &std::ffi::CStr = match std::ffi::CStr::from_bytes_with_nul(
     concat!(include_str!("shared_api.py"), "\0").as_bytes(),
@@ -33,7 +33,7 @@ const ADAPTERS: [(&str, &str); 2] = [
     ("mod_wsgi_rs.flask", include_str!("shared_flask.py")),
 ];
 
-struct CacheHandle(Arc<Lmdb>);
+struct CacheHandle(Arc<Cache>);
 impl HandleType for CacheHandle {
     const NAME: &'static std::ffi::CStr = c"mod_wsgi_rs.cache";
 }
@@ -94,7 +94,7 @@ fn raise(py: Python<'_>, e: Error) -> PyErr {
     }
 }
 
-fn cache<'a>(h: &'a Bound<'_, PyAny>) -> PyResult<&'a Arc<Lmdb>> {
+fn cache<'a>(h: &'a Bound<'_, PyAny>) -> PyResult<&'a Arc<Cache>> {
     Ok(&handle::get::<CacheHandle>(h)?.0)
 }
 
