@@ -11,12 +11,7 @@ pytestmark = pytest.mark.mwrs_only("mod_wsgi_rs's shared state (issue 15)")
 
 
 def test_django_cache_backend_and_sessions(make_apache_fn):
-    ap = make_apache_fn(
-        "WSGISharedCache main\n"
-        "WSGIDaemonProcess dj processes=2 threads=4\n"
-        "WSGIScriptAlias /e @APPS@/dj.wsgi\n"
-        "WSGIScriptAlias /d @APPS@/dj.wsgi process-group=dj application-group=%{GLOBAL}\n",
-        apps={"dj.wsgi": shared_apps.DJANGO})
+    ap = make_apache_fn(shared_apps.two_kinds("dj.wsgi", "dj"), apps={"dj.wsgi": shared_apps.DJANGO})
     r = requests.get(ap.url("/e/check/"), timeout=30)
     assert r.status_code == 200, ap.error_log()[-3000:]
     out = r.json()

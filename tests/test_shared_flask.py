@@ -11,12 +11,7 @@ pytestmark = pytest.mark.mwrs_only("mod_wsgi_rs's shared state (issue 15)")
 
 def test_flask_caching_backend(make_apache_fn):
     pytest.importorskip("flask_caching", reason="python3-flask-caching is not installed")
-    ap = make_apache_fn(
-        "WSGISharedCache main\n"
-        "WSGIDaemonProcess fl processes=2 threads=4\n"
-        "WSGIScriptAlias /e @APPS@/fl.wsgi\n"
-        "WSGIScriptAlias /d @APPS@/fl.wsgi process-group=fl application-group=%{GLOBAL}\n",
-        apps={"fl.wsgi": shared_apps.FLASK})
+    ap = make_apache_fn(shared_apps.two_kinds("fl.wsgi", "fl"), apps={"fl.wsgi": shared_apps.FLASK})
     r = requests.get(ap.url("/e/ops"), timeout=30)
     assert r.status_code == 200, ap.error_log()[-3000:]
     out = r.json()

@@ -52,6 +52,22 @@ def _ttl(ttl):
     return ttl or None
 
 
+def _dump(obj):
+    """The adapters' encoding: an int as its decimal text (so that incr()
+    works on it, atomically), anything else pickled."""
+    import pickle
+    if type(obj) is int:
+        return str(obj).encode('ascii')
+    return pickle.dumps(obj, pickle.HIGHEST_PROTOCOL)
+
+
+def _load(data):
+    import pickle
+    if data[:1] == b'\x80':
+        return pickle.loads(data)
+    return int(data)
+
+
 class Cache(object):
     """A named shared cache (WSGISharedCache NAME)."""
 

@@ -7,23 +7,10 @@ Values are pickled, except integers, which are stored as ASCII decimal
 so that incr()/decr() are atomic across processes.
 """
 
-import pickle
-
 from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
 
 import mod_wsgi_rs
-
-
-def _dump(value):
-    if type(value) is int:
-        return str(value).encode('ascii')
-    return pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
-
-
-def _load(data):
-    if data[:1] == b'\x80':
-        return pickle.loads(data)
-    return int(data)
+from mod_wsgi_rs import _dump, _load
 
 
 class SharedCache(BaseCache):

@@ -7,26 +7,13 @@ Values are pickled, except integers (ASCII decimal, so that inc()/dec()
 are atomic across processes).
 """
 
-import pickle
-
 import mod_wsgi_rs
+from mod_wsgi_rs import _dump, _load
 
 try:
     from flask_caching.backends.base import BaseCache
 except ImportError:  # cachelib's base, which Flask-Caching's extends
     from cachelib.base import BaseCache
-
-
-def _dump(value):
-    if type(value) is int:
-        return str(value).encode('ascii')
-    return pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
-
-
-def _load(data):
-    if data[:1] == b'\x80':
-        return pickle.loads(data)
-    return int(data)
 
 
 class SharedCache(BaseCache):

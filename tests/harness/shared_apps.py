@@ -1,4 +1,16 @@
-"""WSGI apps of the shared-state tests (tests/test_shared_state*.py)."""
+"""WSGI apps of the shared-state tests (tests/test_shared_*.py)."""
+
+
+def two_kinds(script, group):
+    """A cache `main`, and `script` served both by the embedded children
+    (/e) and by a daemon group of 2 processes (/d)."""
+    return (
+        "WSGISharedCache main\n"
+        "WSGIDaemonProcess %s processes=2 threads=4\n"
+        "WSGIScriptAlias /e @APPS@/%s\n"
+        "WSGIScriptAlias /d @APPS@/%s process-group=%s application-group=%%{GLOBAL}\n"
+        % (group, script, script, group)
+    )
 
 COUNTER = r'''
 import json, os, time
