@@ -80,8 +80,8 @@ app = None
 
 
 @pytest.fixture(scope="module")
-def ap(make_apache):
-    return make_apache(
+def ap(make_mode_apache):
+    return make_mode_apache(
         """
         WSGIScriptAlias /e @APPS@/err.wsgi
         WSGIScriptAlias /badscript @APPS@/bad.wsgi

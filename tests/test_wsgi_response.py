@@ -223,8 +223,8 @@ DATA = bytes((i * 7 + 3) % 256 for i in range(300000))
 
 
 @pytest.fixture(scope="module")
-def ap(make_apache):
-    a = make_apache(
+def ap(make_mode_apache):
+    a = make_mode_apache(
         CONF,
         apps={"resp.wsgi": RESP_APP},
         extra_modules=[("filter_module", "mod_filter.so"), ("deflate_module", "mod_deflate.so")],

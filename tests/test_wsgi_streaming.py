@@ -56,10 +56,10 @@ def application(environ, start_response):
 
 
 @pytest.fixture(scope="module")
-def ap(make_apache):
+def ap(make_mode_apache):
     # KeepAliveTimeout well above the promptness bound, so that a connection
     # that is merely left idle cannot pass for a cut one
-    return make_apache(
+    return make_mode_apache(
         "WSGIScriptAlias /s @APPS@/stream.wsgi\n",
         apps={"stream.wsgi": STREAM_APP},
         keepalive_timeout=8,
