@@ -219,12 +219,8 @@ def test_client_disconnect_not_logged_as_error(ap):
     mark = ap.log_size()
     _disconnect_midway(ap, t)
     assert _wait_closed(ap, t) is not None
-    # the request is over once its access-log line is written (after every
-    # error-log line the module writes for it)
-    deadline = time.time() + 10
-    while "GET /s/slow?%s " % t not in ap.access_log() and time.time() < deadline:
-        time.sleep(0.05)
-    assert "GET /s/slow?%s " % t in ap.access_log()
+    # the request is over, and so is every error-log line it writes
+    assert ap.wait_access_log(r"GET /s/slow\?%s " % t), ap.access_log()[-1000:]
     log = ap.log_since(mark)
     errors = [ln for ln in log.splitlines() if re.search(r"\[[a-z_]+:(error|crit|alert|emerg)\]", ln)]
     assert not errors, "\n".join(errors)

@@ -518,12 +518,34 @@ class Apache:
                 return m
             time.sleep(0.05)
 
-    def access_log(self) -> str:
+    def access_log(self, mark: int = 0) -> str:
         try:
             with open(self.access_log_path, "rb") as f:
+                f.seek(mark)
                 return f.read().decode("utf-8", "replace")
         except OSError:
             return ""
+
+    def access_log_size(self) -> int:
+        try:
+            return os.path.getsize(self.access_log_path)
+        except OSError:
+            return 0
+
+    def wait_access_log(self, pattern: str, mark: int = 0, timeout: float = 10.0) -> Optional[re.Match]:
+        """Wait until ``pattern`` (regex) appears in the access log after ``mark``.
+
+        A request's access-log line is written once it is over, after every
+        error-log line the module writes for it: waiting for it is how a test
+        knows that the log it reads next is complete.
+        """
+        rx = re.compile(pattern)
+        deadline = time.time() + timeout
+        while True:
+            m = rx.search(self.access_log(mark))
+            if m or time.time() >= deadline:
+                return m
+            time.sleep(0.05)
 
     # ------------------------------------------------------------------ http
 
