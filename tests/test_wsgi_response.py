@@ -351,6 +351,9 @@ def test_bytes_status_is_500(ap):
     "case",
     [
         "crlf-value", "lf-value", "cr-value", "space-name",
+        pytest.param("colon-name", marks=pytest.mark.mod_wsgi_bug(
+            "daemon mode: a header name ending in ':' reaches the child's CGI header scanner, "
+            "which takes the name before the first colon", mode="daemon")),
         "crlf-name", "empty-name", "int-value", "bytes-name", "three-tuple", "tuple-list",
         "non-latin1",
     ],
@@ -363,21 +366,6 @@ def test_bad_headers_are_500_and_not_on_wire(ap, case):
     low = data.lower()
     assert b"x-injected" not in low, (case, data[:500])
     assert b"x-bad" not in low
-    assert b"header-body" not in data
-    assert ap.wait_log(r"(ValueError|TypeError|invalid)", mark), ap.log_since(mark)
-
-
-@pytest.mark.mod_wsgi_bug(
-    "daemon mode: a header name ending in ':' reaches the child's CGI header scanner, which takes "
-    "the name before the first colon",
-    mode="daemon",
-)
-def test_colon_in_header_name_is_500(ap):
-    mark = ap.log_size()
-    data = raw_get(ap, "/r/hdr?colon-name")
-    status, headers, body = split_response(data)
-    assert " 500 " in status, status
-    assert b"x-injected" not in data.lower()
     assert b"header-body" not in data
     assert ap.wait_log(r"(ValueError|TypeError|invalid)", mark), ap.log_since(mark)
 

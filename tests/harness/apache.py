@@ -488,11 +488,7 @@ class Apache:
     # ------------------------------------------------------------------ logs
 
     def error_log(self) -> str:
-        try:
-            with open(self.error_log_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
+        return _read_from(self.error_log_path, 0)
 
     def log_size(self) -> int:
         try:
@@ -501,30 +497,14 @@ class Apache:
             return 0
 
     def log_since(self, mark: int) -> str:
-        try:
-            with open(self.error_log_path, "rb") as f:
-                f.seek(mark)
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
+        return _read_from(self.error_log_path, mark)
 
     def wait_log(self, pattern: str, mark: int = 0, timeout: float = 5.0) -> Optional[re.Match]:
         """Wait until ``pattern`` (regex) appears in the log after ``mark``."""
-        rx = re.compile(pattern)
-        deadline = time.time() + timeout
-        while True:
-            m = rx.search(self.log_since(mark))
-            if m or time.time() >= deadline:
-                return m
-            time.sleep(0.05)
+        return _wait_for(lambda: self.log_since(mark), pattern, timeout)
 
     def access_log(self, mark: int = 0) -> str:
-        try:
-            with open(self.access_log_path, "rb") as f:
-                f.seek(mark)
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
+        return _read_from(self.access_log_path, mark)
 
     def access_log_size(self) -> int:
         try:
@@ -539,13 +519,7 @@ class Apache:
         error-log line the module writes for it: waiting for it is how a test
         knows that the log it reads next is complete.
         """
-        rx = re.compile(pattern)
-        deadline = time.time() + timeout
-        while True:
-            m = rx.search(self.access_log(mark))
-            if m or time.time() >= deadline:
-                return m
-            time.sleep(0.05)
+        return _wait_for(lambda: self.access_log(mark), pattern, timeout)
 
     # ------------------------------------------------------------------ http
 
@@ -577,6 +551,27 @@ class Apache:
 
     def __repr__(self) -> str:
         return "<Apache %s/%s/%s port=%d root=%s>" % (self.module, self.mpm, self.mode, self.port, self.root)
+
+
+def _read_from(path: str, mark: int) -> str:
+    """The text of ``path`` from byte ``mark`` on ("" if it cannot be read)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(mark)
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def _wait_for(read, pattern: str, timeout: float) -> Optional[re.Match]:
+    """Wait until ``pattern`` matches what ``read()`` returns, or time runs out."""
+    rx = re.compile(pattern)
+    deadline = time.time() + timeout
+    while True:
+        m = rx.search(read())
+        if m or time.time() >= deadline:
+            return m
+        time.sleep(0.05)
 
 
 def _alive(pid: int) -> bool:
