@@ -176,7 +176,9 @@ class Apache:
         # (the snippet may still pick another group per location).
         self.mode = mode
         self.daemon_options = daemon_options
-        self.root = tempfile.mkdtemp(prefix="%s-%s-%s-%s-" % (name, self.module, mpm, mode), dir="/tmp")
+        # (short: a daemon socket path under it must stay within sun_path)
+        tag = "-d" if mode == "daemon" else ""
+        self.root = tempfile.mkdtemp(prefix="%s-%s-%s%s-" % (name, self.module, mpm, tag), dir="/tmp")
         os.chmod(self.root, 0o755)
         self.apps_dir = os.path.join(self.root, "apps")
         self.var_dir = os.path.join(self.root, "var")
