@@ -23,6 +23,14 @@ impl Server {
     pub fn as_ptr(self) -> *mut ffi::server_rec {
         self.0
     }
+    /// The configuration pool of the process (`process->pconf`): cleared
+    /// and refilled at every restart, inherited by forked children.
+    pub fn process_pool(self) -> super::Pool {
+        // SAFETY: a live server_rec's process is httpd's process_rec,
+        // whose pconf lives as long as the configuration generation.
+        unsafe { super::Pool::from_raw((*(*self.0).process).pconf) }
+    }
+
     /// The next virtual host in the configuration.
     pub fn next(self) -> Option<Server> {
         if self.0.is_null() {

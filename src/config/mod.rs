@@ -8,7 +8,9 @@ pub mod groups;
 pub mod proxy;
 pub mod python_home;
 pub mod scripts;
+pub mod server;
 pub mod words;
 
 pub use alias::{alias_match_len, AliasOptions};
 pub use dir::{DirConfig, HeadMode};
+pub use server::{Alias, ImportScript, Pattern, PythonConfig, ServerConfig};

@@ -17,10 +17,12 @@ use super::wire::{self, FrameReader, Kind};
 use super::GroupEntry;
 use crate::apache::request::{BodyPolicy, FileKind};
 use crate::apache::{process, Level, Request};
+use crate::apache::{DirConf, ServerConf};
 use crate::config::daemon::resolve_group;
+use crate::config::{DirConfig, ServerConfig};
 use crate::embedded::EmbeddedBackend;
+use crate::ffi;
 use crate::wsgi::{Backend, Push};
-use crate::{ffi, module};
 
 const RING: usize = 64;
 /// A ring of `(pid << 32 | wait status)` in memory shared by the Apache
@@ -88,7 +90,7 @@ pub(super) fn lossy(b: &[u8]) -> String {
 
 /// The daemon group this request goes to, `None` for embedded mode.
 fn group_of(r: Request) -> Option<String> {
-    let dir = module::dir_config(r);
+    let dir = DirConfig::of(&r);
     let raw = r
         .notes()
         .get(c"mod_wsgi.process_group")
@@ -116,12 +118,13 @@ pub fn handle(r: Request) -> Option<c_int> {
         return None;
     }
     let name = group_of(r)?;
-    if let Err(e) = module::dir_config(r).check_process_allowed(&name) {
+    if let Err(e) = DirConfig::of(&r).check_process_allowed(&name) {
         r.log(Level::Error, &format!("[WSGI-RS-E418] {e}"));
         return Some(ffi::HTTP_INTERNAL_SERVER_ERROR as c_int);
     }
-    let conf = module::server_config(r.server());
-    let Some(g) = conf.daemons.iter().find(|g| g.conf.name == name) else {
+    let server = r.server();
+    let conf = ServerConfig::of(&server);
+    let Some(g) = conf.daemons.iter().find(|g| g.name == name) else {
         r.log(
             Level::Error,
             &format!(
@@ -131,11 +134,14 @@ pub fn handle(r: Request) -> Option<c_int> {
         );
         return Some(ffi::HTTP_INTERNAL_SERVER_ERROR as c_int);
     };
-    Some(proxy(r, g))
+    let Some(g) = super::running(server, g) else {
+        return Some(ffi::HTTP_SERVICE_UNAVAILABLE as c_int);
+    };
+    Some(proxy(r, &g))
 }
 
 fn proxy(r: Request, g: &GroupEntry) -> c_int {
-    let dir = module::dir_config(r);
+    let dir = DirConfig::of(&r);
     let script = lossy(r.filename().unwrap_or(b""));
     let forced = r.notes().get(c"alias-forced-type").is_some();
     if !forced && !r.exec_cgi_allowed() {
@@ -167,9 +173,7 @@ fn proxy(r: Request, g: &GroupEntry) -> c_int {
     let has_body = r.should_read_body();
     let request_start = Instant::now();
     let frame = request_frame(r, &script, has_body);
-    let Some(path) = g.socket.get() else {
-        return ffi::HTTP_SERVICE_UNAVAILABLE as c_int;
-    };
+    let path = &g.socket;
     let stream = match connect(path, g.conf.connect_timeout) {
         Ok(s) => s,
         Err(e) => {
@@ -265,7 +269,7 @@ fn relay(
     reader: &mut FrameReader<&mut FdStream>,
     request_start: Instant,
 ) -> c_int {
-    let dir = module::dir_config(r);
+    let dir = DirConfig::of(&r);
     let mut pid = None;
     let mut backend = EmbeddedBackend::new(r, true, false);
     let mut started = false;

@@ -7,11 +7,12 @@ use super::proxy::lossy;
 use super::serve::META;
 use super::wire;
 use crate::apache::Request;
+use crate::apache::{DirConf, ServerConf};
 use crate::config::daemon::resolve_group;
-use crate::module;
+use crate::config::{DirConfig, ServerConfig};
 
 pub(super) fn request_frame(r: Request, script: &str, has_body: bool) -> Vec<u8> {
-    let dir = module::dir_config(r);
+    let dir = DirConfig::of(&r);
     let pass_auth = match r.notes().get(c"mod_wsgi.pass_authorization") {
         Some(v) => v == b"1",
         None => dir.pass_authorization == Some(true),
@@ -109,8 +110,8 @@ pub fn daemon_only(s: crate::apache::server::Server) -> bool {
     }
     let mut next = Some(s);
     while let Some(server) = next {
-        let conf = module::server_config(server);
-        let Some(dir) = module::server_dir_defaults(server) else {
+        let conf = ServerConfig::of(&server);
+        let Some(dir) = DirConfig::server_defaults(&server) else {
             return false;
         };
         let daemon = |v: &Option<String>| {
@@ -134,9 +135,7 @@ pub fn daemon_only(s: crate::apache::server::Server) -> bool {
         };
         if !(default_daemon || (!conf.aliases.is_empty() && aliases_daemon))
             || needs_python(dir)
-            || module::section_dir_configs(server)
-                .into_iter()
-                .any(needs_python)
+            || DirConfig::sections(&server).into_iter().any(needs_python)
             || !conf
                 .python
                 .import_scripts

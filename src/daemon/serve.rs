@@ -60,7 +60,7 @@ impl Shared {
 
     pub fn new(g: &GroupEntry, fd: RawFd) -> Shared {
         Shared {
-            conf: g.conf.clone(),
+            conf: (*g.conf).clone(),
             fd,
             stopping: AtomicBool::new(false),
             served: AtomicU64::new(0),

@@ -104,7 +104,7 @@ fn setup_process(g: &GroupEntry, argv: Argv) {
 
 fn start_python(g: &GroupEntry) -> Result<(), String> {
     let c = &g.conf;
-    let main = g.python.get().cloned().unwrap_or_default();
+    let main = &g.python;
     let mut path = c.python_path.clone();
     if let Some(h) = &c.home {
         path.insert(0, h.clone());
@@ -173,8 +173,9 @@ pub fn run(g: &GroupEntry, fd: RawFd, argv: Argv, notify: RawFd) -> i32 {
         std::thread::sleep(Duration::from_secs(2));
         return 1;
     }
-    if let Some(py_conf) = g.python.get() {
-        let jobs = py_conf
+    {
+        let jobs = g
+            .python
             .import_scripts
             .iter()
             .filter(|i| i.process_group == g.conf.name)

@@ -4,8 +4,10 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::apache::ServerConf;
 use crate::apache::{server, Request};
 use crate::config::groups::{expand_application_group, GroupFacts};
+use crate::config::ServerConfig;
 use crate::config::{DirConfig, HeadMode};
 use crate::wsgi::CgiVars;
 
@@ -103,11 +105,7 @@ pub fn application_group(r: Request, spec: Option<&str>, script_name: &[u8]) -> 
     let server_name = r.server_name();
     let host = r.hostname();
     let mut script_name = String::from_utf8_lossy(script_name).into_owned();
-    if crate::module::server_config(r.server())
-        .python
-        .case_sensitive
-        == Some(false)
-    {
+    if ServerConfig::of(&r.server()).python.case_sensitive == Some(false) {
         script_name = script_name.to_lowercase();
     }
     let facts = GroupFacts {

@@ -9,11 +9,13 @@ use super::translate::{
 };
 use super::{dispatch, env, script};
 use crate::apache::request::{BodyPolicy, FileKind};
+use crate::apache::{DirConf, ServerConf};
 use crate::apache::{Level, Request};
 use crate::config::DirConfig;
+use crate::config::ServerConfig;
 use crate::ffi;
+use crate::interp;
 use crate::wsgi::{self, CgiVars, Extras, RequestCtx, RequestObjects, RunInfo};
-use crate::{interp, module};
 use pyo3::types::PyDictMethods;
 
 const DECLINED: c_int = ffi::DECLINED as c_int;
@@ -69,7 +71,7 @@ fn target(r: Request, dir: &DirConfig) -> Option<Target> {
 }
 
 pub fn handle(r: Request) -> c_int {
-    let dir = module::dir_config(r);
+    let dir = DirConfig::of(&r);
     let Some(target) = target(r, dir) else {
         return DECLINED;
     };
@@ -98,15 +100,13 @@ fn precheck(r: Request, target: &Target) -> Result<(), c_int> {
         .filename()
         .map(String::from_utf8_lossy)
         .unwrap_or_default();
-    if module::server_config(r.server()).python.restrict_embedded
-        && target.handler_script.is_empty()
-    {
+    if ServerConfig::of(&r.server()).python.restrict_embedded && target.handler_script.is_empty() {
         r.log(Level::Error, &format!(
             "[WSGI-RS-E106] Embedded mode of mod_wsgi_rs disabled by runtime configuration (WSGIRestrictEmbedded On); cannot run WSGI script '{script}' in this process: give it a WSGIProcessGroup"
         ));
         return Err(ffi::HTTP_INTERNAL_SERVER_ERROR as c_int);
     }
-    if let Err(e) = module::dir_config(r).check_process_allowed("") {
+    if let Err(e) = DirConfig::of(&r).check_process_allowed("") {
         r.log(Level::Error, &format!("[WSGI-RS-E418] {e}"));
         return Err(ffi::HTTP_INTERNAL_SERVER_ERROR as c_int);
     }
@@ -150,7 +150,7 @@ fn precheck(r: Request, target: &Target) -> Result<(), c_int> {
 /// left in the request notes, where the daemon proxy and the embedded
 /// handler read the alias options too.
 pub fn dispatch_request(r: Request) -> Result<(), c_int> {
-    let dir = module::dir_config(r);
+    let dir = DirConfig::of(&r);
     let (Some(dispatch_script), Some(target)) = (&dir.dispatch_script, target(r, dir)) else {
         return Ok(());
     };

@@ -17,8 +17,10 @@ pub use translate::translate;
 
 use crate::apache::server::{self, Server};
 use crate::apache::{log, Level};
+use crate::apache::{DirConf, ServerConf};
 use crate::config::groups::is_static;
-use crate::{interp, module, wsgi};
+use crate::config::{DirConfig, ServerConfig};
+use crate::{interp, wsgi};
 
 fn process_log(level: wsgi::LogLevel, msg: &str) {
     log::server(Server::none(), backend::level(level), msg);
@@ -28,7 +30,7 @@ fn process_log(level: wsgi::LogLevel, msg: &str) {
 /// is switched off, then preloads the scripts configured for it. Returns
 /// true when Python is running.
 pub fn start_python(s: Server) -> bool {
-    let conf = module::server_config(s);
+    let conf = ServerConfig::of(&s);
     if conf.python.restrict_embedded && !scripts_need_python(s) {
         return false;
     }
@@ -80,15 +82,15 @@ fn scripts_need_python(s: Server) -> bool {
     };
     let mut next = Some(s);
     while let Some(server) = next {
-        let conf = module::server_config(server);
+        let conf = ServerConfig::of(&server);
         let embedded_import = conf
             .python
             .import_scripts
             .iter()
             .any(|i| i.process_group.is_empty() || i.process_group == "%{GLOBAL}");
-        let dirs = module::server_dir_defaults(server)
+        let dirs = DirConfig::server_defaults(&server)
             .into_iter()
-            .chain(module::section_dir_configs(server));
+            .chain(DirConfig::sections(&server));
         if embedded_import || dirs.into_iter().any(needs) {
             return true;
         }
@@ -131,7 +133,7 @@ fn preload(s: Server) {
     let mut jobs: Vec<(String, String)> = Vec::new();
     let mut next = Some(s);
     while let Some(server) = next {
-        let conf = module::server_config(server);
+        let conf = ServerConfig::of(&server);
         let embedded = |g: &str| g.is_empty() || g == "%{GLOBAL}";
         for imp in conf
             .python

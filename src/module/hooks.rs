@@ -33,6 +33,7 @@ pub unsafe extern "C" fn register(p: *mut ffi::apr_pool_t) {
     apache::guard("register_hooks", (), || {
         // SAFETY: httpd has assigned the module index before this call.
         log::set_module_index(unsafe { (*super::module_ptr()).module_index });
+        apache::conf::set_module(super::module_ptr());
         let middle = ffi::APR_HOOK_MIDDLE as c_int;
         // SAFETY: hook registration during module load, with 'static
         // function pointers and ordering lists.
@@ -92,9 +93,7 @@ unsafe extern "C" fn post_config(
 }
 
 fn python_component() -> String {
-    // SAFETY: Py_GetVersion returns a static string and needs no
-    // initialised interpreter.
-    let full = unsafe { apache::cstr_lossy(pyo3::ffi::Py_GetVersion()) }.unwrap_or_default();
+    let full = interp::python_version();
     let short: String = full
         .split_whitespace()
         .next()

@@ -5,16 +5,14 @@ mod auth;
 mod check;
 mod directives;
 mod hooks;
-pub mod store;
 
 use std::ffi::c_void;
 use std::os::raw::c_int;
 use std::ptr;
 
-use crate::apache::{self, server::Server, Pool};
-use crate::config::DirConfig;
+use crate::apache::{self, DirConf, Pool, ServerConf};
+use crate::config::{DirConfig, ServerConfig};
 use crate::ffi;
-use store::ServerConfig;
 
 /// The module record. Its name is `mod_wsgi.c`, so existing
 /// `<IfModule mod_wsgi.c>` blocks match; `LoadModule wsgi_module …`
@@ -45,57 +43,12 @@ pub fn module_ptr() -> *const ffi::module {
     &raw const wsgi_module
 }
 
-/// The module record, read-only (httpd writes it only while loading).
-pub fn module_ref() -> &'static ffi::module {
-    // SAFETY: after loading, httpd does not write the record while
-    // requests or configuration parsing run; we never write it.
-    unsafe { &*module_ptr() }
-}
-
-/// The merged per-directory configuration of a request.
-pub fn dir_config<'a>(r: apache::Request) -> &'a DirConfig {
-    // SAFETY: httpd created (and merged) this slot with our functions, so
-    // it holds a pool-owned DirConfig that lives as long as the request.
-    unsafe { &*apache::server::module_config(r.per_dir_config(), module_ptr()).cast::<DirConfig>() }
-}
-
-/// The server-level per-directory configuration of a server (what
-/// directives outside any section set).
-pub fn server_dir_defaults<'a>(s: Server) -> Option<&'a DirConfig> {
-    // SAFETY: a live server_rec's lookup_defaults is its server-level
-    // config vector; our slot there is a pool-owned DirConfig.
-    unsafe {
-        let cv = (*s.as_ptr()).lookup_defaults;
-        if cv.is_null() {
-            return None;
-        }
-        let p = apache::server::module_config(cv, module_ptr()).cast::<DirConfig>();
-        (!p.is_null()).then(|| &*p)
-    }
-}
-
-/// The per-directory configurations of a server's `<Directory>` and
-/// `<Location>` sections.
-pub fn section_dir_configs<'a>(s: Server) -> Vec<&'a DirConfig> {
-    s.section_vectors()
-        .into_iter()
-        .filter_map(|cv| {
-            // SAFETY: every section vector holds our slot, created by
-            // create_dir_config and living as long as the configuration.
-            unsafe {
-                let p = apache::server::module_config(cv, module_ptr()).cast::<DirConfig>();
-                (!p.is_null()).then(|| &*p)
-            }
-        })
-        .collect()
-}
-
-/// The server configuration of a server (virtual host).
-pub fn server_config<'a>(s: Server) -> &'a ServerConfig {
-    // SAFETY: create/merge_server_config filled the slot with a
-    // pool-owned ServerConfig living as long as the configuration.
-    unsafe { &*s.module_config(module_ref()).cast::<ServerConfig>() }
-}
+// SAFETY: create_server_config and merge_server_config below put a
+// pool-owned ServerConfig into every server slot of this module.
+unsafe impl ServerConf for ServerConfig {}
+// SAFETY: create_dir_config and merge_dir_config below put a pool-owned
+// DirConfig into every per-directory slot of this module.
+unsafe impl DirConf for DirConfig {}
 
 unsafe extern "C" fn create_dir_config(
     p: *mut ffi::apr_pool_t,

@@ -1,21 +1,41 @@
 //! Server-level configuration as httpd stores it per server_rec: the
-//! script aliases (in config order) and the process-wide Python settings.
+//! script aliases (in config order), the process-wide Python settings and
+//! the daemon process groups as configured. Pure: what httpd compiles
+//! (the alias regular expressions) is reached through [`UriRegex`], and
+//! what daemon mode decides at start-up (socket paths) lives in the
+//! daemon layer, not here.
 
 use std::sync::Arc;
 
-use crate::apache::regex::Regex;
-use crate::config::AliasOptions;
+use super::alias::AliasOptions;
+use super::daemon::DaemonGroup;
+
+/// A successful regular-expression match: the end of the whole match and
+/// its capture groups (`$0`..`$9`).
+pub struct RegexMatch {
+    pub end: usize,
+    pub groups: Vec<Option<Vec<u8>>>,
+}
+
+/// A compiled `WSGIScriptAliasMatch` pattern. The engine is httpd's (so
+/// patterns behave exactly like mod_alias's); the layer that compiles it
+/// implements this trait, so this module stays free of httpd types.
+pub trait UriRegex: Send + Sync {
+    fn exec(&self, subject: &[u8]) -> Option<RegexMatch>;
+}
 
 /// How an alias matches the URI.
 pub enum Pattern {
     /// `WSGIScriptAlias`: a URL-path prefix with mod_alias's rules.
     Prefix(Vec<u8>),
     /// `WSGIScriptAliasMatch`: a regular expression.
-    Regex(Regex),
+    Regex(Box<dyn UriRegex>),
 }
 
+/// One `WSGIScriptAlias` or `WSGIScriptAliasMatch`.
 pub struct Alias {
     pub pattern: Pattern,
+    /// The file path, with `$n` references for a regex alias.
     pub target: String,
     pub options: AliasOptions,
 }
@@ -58,7 +78,9 @@ pub struct ServerConfig {
     pub aliases: Vec<Arc<Alias>>,
     pub python: PythonConfig,
     /// `WSGIDaemonProcess` groups (a vhost sees the main server's too).
-    pub daemons: Vec<Arc<crate::daemon::GroupEntry>>,
+    /// Shared by reference so a group defined once is seen once, however
+    /// many virtual hosts inherit it.
+    pub daemons: Vec<Arc<DaemonGroup>>,
     /// `WSGISocketPrefix` (global).
     pub socket_prefix: Option<String>,
 }
