@@ -19,18 +19,25 @@ pub const AUTHCFG: c_int = ffi::OR_AUTHCFG as c_int;
 /// the message (prefixed with the directive's name when it lacks it).
 pub type Outcome = Result<(), String>;
 
+/// The handler of a `TAKE1` or `ITERATE` directive (one argument).
+pub type TakeOneFn = fn(&mut Cmd, &str) -> Outcome;
+/// The handler of a `RAW_ARGS` directive (the line, split into words as
+/// `ap_getword_conf` does).
+pub type RawArgsFn = fn(&mut Cmd, Vec<String>) -> Outcome;
+/// The handler of a `FLAG` directive (On/Off).
+pub type OnOffFn = fn(&mut Cmd, bool) -> Outcome;
+
 /// A directive taking one argument (`TAKE1`), or one per call (`ITERATE`).
 pub trait TakeOne {
-    const RUN: fn(&mut Cmd, &str) -> Outcome;
+    const RUN: TakeOneFn;
 }
-/// A directive parsing its whole line (`RAW_ARGS`), split into words as
-/// `ap_getword_conf` does.
+/// A directive parsing its whole line (`RAW_ARGS`).
 pub trait RawArgs {
-    const RUN: fn(&mut Cmd, Vec<String>) -> Outcome;
+    const RUN: RawArgsFn;
 }
 /// An On/Off directive (`FLAG`).
 pub trait OnOff {
-    const RUN: fn(&mut Cmd, bool) -> Outcome;
+    const RUN: OnOffFn;
 }
 
 /// The command table httpd reads: entries ending with [`END`].
@@ -88,42 +95,18 @@ macro_rules! command_table {
 /// One entry of [`command_table!`].
 #[macro_export]
 macro_rules! command_entry {
-    (entry($e:expr)) => {
-        $e
-    };
-    (take1($name:literal, $handler:path, $scope:ident, $help:literal)) => {{
+    (entry($e:expr)) => { $e };
+    (take1($($a:tt)*)) => { $crate::command_entry!(@one TakeOne, TakeOneFn, take1, $($a)*) };
+    (iterate($($a:tt)*)) => { $crate::command_entry!(@one TakeOne, TakeOneFn, iterate, $($a)*) };
+    (raw_args($($a:tt)*)) => { $crate::command_entry!(@one RawArgs, RawArgsFn, raw_args, $($a)*) };
+    (flag($($a:tt)*)) => { $crate::command_entry!(@one OnOff, OnOffFn, flag, $($a)*) };
+    (@one $trait:ident, $sig:ident, $ctor:ident,
+     $name:literal, $handler:path, $scope:ident, $help:literal) => {{
         struct H;
-        impl $crate::apache::cmd::TakeOne for H {
-            const RUN: fn(&mut $crate::apache::cmd::Cmd, &str) -> $crate::apache::cmd::Outcome =
-                $handler;
+        impl $crate::apache::cmd::$trait for H {
+            const RUN: $crate::apache::cmd::$sig = $handler;
         }
-        $crate::apache::cmd::take1::<H>($name, $crate::apache::cmd::$scope, $help)
-    }};
-    (iterate($name:literal, $handler:path, $scope:ident, $help:literal)) => {{
-        struct H;
-        impl $crate::apache::cmd::TakeOne for H {
-            const RUN: fn(&mut $crate::apache::cmd::Cmd, &str) -> $crate::apache::cmd::Outcome =
-                $handler;
-        }
-        $crate::apache::cmd::iterate::<H>($name, $crate::apache::cmd::$scope, $help)
-    }};
-    (raw_args($name:literal, $handler:path, $scope:ident, $help:literal)) => {{
-        struct H;
-        impl $crate::apache::cmd::RawArgs for H {
-            const RUN: fn(
-                &mut $crate::apache::cmd::Cmd,
-                Vec<String>,
-            ) -> $crate::apache::cmd::Outcome = $handler;
-        }
-        $crate::apache::cmd::raw_args::<H>($name, $crate::apache::cmd::$scope, $help)
-    }};
-    (flag($name:literal, $handler:path, $scope:ident, $help:literal)) => {{
-        struct H;
-        impl $crate::apache::cmd::OnOff for H {
-            const RUN: fn(&mut $crate::apache::cmd::Cmd, bool) -> $crate::apache::cmd::Outcome =
-                $handler;
-        }
-        $crate::apache::cmd::flag::<H>($name, $crate::apache::cmd::$scope, $help)
+        $crate::apache::cmd::$ctor::<H>($name, $crate::apache::cmd::$scope, $help)
     }};
 }
 
@@ -150,10 +133,7 @@ pub const fn take1<H: TakeOne>(
     scope: c_int,
     help: &'static CStr,
 ) -> ffi::command_rec {
-    let func = ffi::cmd_func {
-        take1: Some(take_one::<H>),
-    };
-    entry(name, func, ffi::cmd_how_TAKE1, scope, help)
+    one_arg::<H>(ffi::cmd_how_TAKE1, name, scope, help)
 }
 
 /// `AP_INIT_ITERATE`: the handler is called once per argument.
@@ -162,10 +142,24 @@ pub const fn iterate<H: TakeOne>(
     scope: c_int,
     help: &'static CStr,
 ) -> ffi::command_rec {
-    let func = ffi::cmd_func {
-        take1: Some(take_one::<H>),
-    };
-    entry(name, func, ffi::cmd_how_ITERATE, scope, help)
+    one_arg::<H>(ffi::cmd_how_ITERATE, name, scope, help)
+}
+
+const fn one_arg<H: TakeOne>(
+    how: ffi::cmd_how,
+    name: &'static CStr,
+    scope: c_int,
+    help: &'static CStr,
+) -> ffi::command_rec {
+    entry(
+        name,
+        ffi::cmd_func {
+            take1: Some(take_one::<H>),
+        },
+        how,
+        scope,
+        help,
+    )
 }
 
 /// `AP_INIT_RAW_ARGS`: the handler gets the line split into words.

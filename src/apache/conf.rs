@@ -25,6 +25,14 @@ pub fn set_module(m: *const ffi::module) {
     MODULE.store(m.cast_mut(), Ordering::Release);
 }
 
+/// The module index httpd assigned at this load (0 before any).
+pub fn module_index() -> std::os::raw::c_int {
+    let m = module();
+    // SAFETY: m is null or the module record, a process-lifetime static
+    // that httpd does not write while hooks run.
+    unsafe { m.as_ref() }.map_or(0, |m| m.module_index)
+}
+
 /// The module record set by [`set_module`].
 pub fn module() -> *const ffi::module {
     MODULE.load(Ordering::Acquire)

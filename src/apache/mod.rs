@@ -10,6 +10,7 @@ pub mod brigade;
 pub mod cmd;
 pub mod conf;
 pub mod guard;
+pub mod hooks;
 pub mod log;
 pub mod pool;
 pub mod process;

@@ -83,6 +83,14 @@ pub unsafe fn module_config(cv: *mut ffi::ap_conf_vector_t, m: *const ffi::modul
     unsafe { ffi::rs_get_module_config(cv, m) }
 }
 
+/// Adds `text` to the `Server:` header and the server description
+/// (`ap_add_version_component`), copied into `pconf`.
+pub fn add_version_component(pconf: super::Pool, text: &str) {
+    // SAFETY: pconf is live; httpd keeps the pointer, so the string is
+    // copied into pconf, which outlives this configuration generation.
+    unsafe { ffi::ap_add_version_component(pconf.as_ptr(), pconf.strdup(text.as_bytes())) }
+}
+
 /// `ap_mpm_query` for an integer answer (0 when the query fails).
 pub fn mpm_query(code: c_int) -> c_int {
     let mut out: c_int = 0;

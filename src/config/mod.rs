@@ -1,6 +1,8 @@
 //! Directive values and merged configuration. Pure Rust: nothing here
 //! touches httpd or Python, so it is unit-tested by `tests/pure.rs`.
 
+#![forbid(unsafe_code)]
+
 pub mod alias;
 pub mod daemon;
 pub mod dir;

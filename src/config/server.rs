@@ -43,20 +43,32 @@ pub struct Alias {
 /// Process-wide Python settings (server config only).
 #[derive(Clone, Debug, Default)]
 pub struct PythonConfig {
+    /// `WSGIPythonHome`: the Python prefix or virtualenv Python starts from.
     pub home: Option<String>,
+    /// `WSGIPythonPath`: directories added to `sys.path` (embedded mode).
     pub path: Vec<String>,
+    /// `WSGIPythonOptimize`: Python's `-O` level.
     pub optimize: i32,
+    /// `WSGIDontWriteBytecode`: no `.pyc` files are written.
     pub dont_write_bytecode: bool,
+    /// `WSGIRestrictEmbedded`: Apache's children run no application.
     pub restrict_embedded: bool,
+    /// `WSGIPythonWarnings`: `-W` filters, in order.
     pub warnings: Vec<String>,
+    /// `WSGIPythonHashSeed` (`None`: random).
     pub hash_seed: Option<u32>,
+    /// `WSGIPythonEggs`: `PYTHON_EGG_CACHE` for the processes.
     pub python_eggs: Option<String>,
+    /// `WSGIRestrictStdin`: `sys.stdin` raises on use.
     pub restrict_stdin: bool,
+    /// `WSGIRestrictStdout`: `sys.stdout` raises on use.
     pub restrict_stdout: bool,
     /// `WSGIRestrictSignal` (default On).
     pub restrict_signal: Option<bool>,
     /// `WSGIDestroyInterpreter` (default On).
     pub destroy_interpreter: Option<bool>,
+    /// `WSGICaseSensitivity` (`Some(false)`: script names are lower-cased
+    /// for `%{RESOURCE}` application groups).
     pub case_sensitive: Option<bool>,
     /// `WSGIServerMetrics`: `mod_wsgi.server_metrics()` works in embedded
     /// mode (daemon groups have `server-metrics=` instead).
@@ -69,13 +81,19 @@ pub struct PythonConfig {
 #[derive(Clone, Debug)]
 pub struct ImportScript {
     pub path: String,
+    /// Where it is loaded: `%{GLOBAL}` (or empty) for Apache's children,
+    /// else a daemon group's processes.
     pub process_group: String,
+    /// The interpreter it is loaded into.
     pub application_group: String,
 }
 
 #[derive(Default)]
 pub struct ServerConfig {
+    /// Script aliases in match order (a virtual host's before the main
+    /// server's); shared so merging copies pointers, not patterns.
     pub aliases: Vec<Arc<Alias>>,
+    /// Global: the main server's settings hold for every virtual host.
     pub python: PythonConfig,
     /// `WSGIDaemonProcess` groups (a vhost sees the main server's too).
     /// Shared by reference so a group defined once is seen once, however

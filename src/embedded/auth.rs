@@ -9,7 +9,6 @@ use std::os::raw::c_int;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyString};
 
-use super::backend::EmbeddedBackend;
 use super::script::{self, ScriptFailure};
 use crate::apache::auth::{Authn, Authz};
 use crate::apache::DirConf;
@@ -18,6 +17,7 @@ use crate::config::scripts::ScriptRef;
 use crate::config::DirConfig;
 use crate::ffi;
 use crate::interp::{self, latin1};
+use crate::request::{env, RequestBackend};
 use crate::wsgi::{RequestCtx, RequestObjects};
 
 /// Variables never given to these scripts: credentials, and what
@@ -46,8 +46,8 @@ fn call<R>(
     args: impl for<'py> FnOnce(Python<'py>) -> Vec<Bound<'py, PyAny>>,
     map: impl for<'py> FnOnce(&Bound<'py, PyAny>) -> Result<R, String>,
 ) -> Option<R> {
-    let ctx = RequestCtx::new(Box::new(EmbeddedBackend::new(r, false, false)));
-    let group = super::env::application_group(r, script.application_group.as_deref(), b"");
+    let ctx = RequestCtx::new(Box::new(RequestBackend::new(r, false, false)));
+    let group = env::application_group(r, script.application_group.as_deref(), b"");
     let result = interp::with_group(&group, |py| {
         let outcome = (|| {
             let f = script::load(py, &script.path, func)?;
@@ -101,8 +101,7 @@ fn auth_environ<'py>(
     )?;
     env.set_item("wsgi.errors", &objects.errors)?;
     if DirConfig::of(&r).pass_apache_request == Some(true) {
-        // SAFETY: r is the live request being authenticated.
-        let capsule = unsafe { interp::request_capsule(py, r.as_ptr().cast())? };
+        let capsule = interp::request_capsule(py, r)?;
         env.set_item("apache.request_rec", capsule)?;
     }
     Ok(env)

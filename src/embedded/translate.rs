@@ -9,13 +9,8 @@ use crate::apache::ServerConf;
 use crate::config::alias::{alias_match_len, expand_target};
 use crate::config::{Pattern, ServerConfig};
 use crate::ffi;
-
-/// Notes carrying the matched alias's options to the handler.
-pub const NOTE_PROCESS_GROUP: &std::ffi::CStr = c"mod_wsgi.process_group";
-pub const NOTE_APPLICATION_GROUP: &std::ffi::CStr = c"mod_wsgi.application_group";
-pub const NOTE_CALLABLE_OBJECT: &std::ffi::CStr = c"mod_wsgi.callable_object";
-pub const NOTE_PASS_AUTHORIZATION: &std::ffi::CStr = c"mod_wsgi.pass_authorization";
-pub const NOTE_FORCED: &std::ffi::CStr = c"alias-forced-type";
+use crate::request::{NOTE_APPLICATION_GROUP, NOTE_CALLABLE_OBJECT, NOTE_FORCED};
+use crate::request::{NOTE_PASS_AUTHORIZATION, NOTE_PROCESS_GROUP};
 
 pub fn translate(r: Request) -> c_int {
     let server = r.server();

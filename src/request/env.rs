@@ -63,7 +63,11 @@ pub fn now_us() -> i64 {
 
 /// Apache's CGI variables with mod_wsgi's fix-ups; returns them and the
 /// URL scheme.
-pub fn cgi_vars<'a>(r: Request, dir: &DirConfig, pass_auth: bool) -> (CgiVars<'a>, &'static str) {
+pub fn cgi_vars<'a>(
+    r: &'a Request,
+    dir: &DirConfig,
+    pass_auth: bool,
+) -> (CgiVars<'a>, &'static str) {
     r.add_cgi_vars();
     let mut vars = CgiVars::default();
     for (k, v) in r.subprocess_env().entries() {
@@ -74,7 +78,7 @@ pub fn cgi_vars<'a>(r: Request, dir: &DirConfig, pass_auth: bool) -> (CgiVars<'a
             vars.set_bytes("HTTP_AUTHORIZATION", auth.to_vec());
         }
     }
-    if r.method() == b"HEAD" && map_head(r, dir.head_mode()) {
+    if r.method() == b"HEAD" && map_head(*r, dir.head_mode()) {
         vars.set_bytes("REQUEST_METHOD", b"GET".to_vec());
     }
     let trusted = dir.trusted_proxy_headers.as_deref().unwrap_or(&[]);
