@@ -62,9 +62,13 @@ pub trait AuthzProvider {
     fn check(r: Request, require: Vec<String>) -> Authz;
 }
 
-fn bytes<'a>(p: *const c_char) -> &'a [u8] {
-    // SAFETY: httpd passes NUL-terminated strings living for the call,
-    // and the trampolines below use the result only during it.
+/// A string argument httpd passed to a provider.
+///
+/// # Safety
+/// `p` must be null or a NUL-terminated string that outlives `'a` (the
+/// trampolines below use the result only during httpd's call).
+unsafe fn bytes<'a>(p: *const c_char) -> &'a [u8] {
+    // SAFETY: per the contract.
     unsafe { cstr_bytes(p) }.unwrap_or(b"")
 }
 
@@ -78,7 +82,9 @@ unsafe extern "C" fn check_password<P: AuthnProvider>(
     super::guard("check_password", Authn::GeneralError.raw(), || {
         // SAFETY: httpd passes a live request.
         let r = unsafe { Request::from_raw(r) };
-        P::check_password(r, bytes(user), bytes(password)).raw()
+        // SAFETY: httpd's strings live for this call.
+        let (user, password) = unsafe { (bytes(user), bytes(password)) };
+        P::check_password(r, user, password).raw()
     })
 }
 
@@ -94,7 +100,9 @@ unsafe extern "C" fn get_realm_hash<P: AuthnProvider>(
     super::guard("get_realm_hash", Authn::GeneralError.raw(), || {
         // SAFETY: httpd passes a live request.
         let r = unsafe { Request::from_raw(r) };
-        let (status, hash) = P::get_realm_hash(r, bytes(user), bytes(realm));
+        // SAFETY: httpd's strings live for this call.
+        let (user, realm) = unsafe { (bytes(user), bytes(realm)) };
+        let (status, hash) = P::get_realm_hash(r, user, realm);
         if let Some(hash) = hash {
             // SAFETY: rethash is httpd's out-parameter; the string lives
             // in r->pool.

@@ -105,7 +105,7 @@ fn headline(py: Python<'_>, script: &str, err: &PyErr) -> String {
         format!("[WSGI-RS-E301] WSGI script '{script}' does not exist (it was removed after Apache mapped the request).")
     } else if err.is_instance_of::<PyPermissionError>(py) {
         let uid = crate::apache::process::effective_uid();
-        format!("[WSGI-RS-E302] WSGI script '{script}' cannot be read by the Apache child (uid {uid}); make it and its directories readable by Apache's User.")
+        format!("[WSGI-RS-E302] WSGI script '{script}' cannot be read by the process loading it (uid {uid}); make it and its directories readable by Apache's User (or the daemon group's user=).")
     } else if err.is_instance_of::<PySyntaxError>(py) {
         format!("[WSGI-RS-E303] WSGI script '{script}' has a syntax error.")
     } else if err.is_instance_of::<PyImportError>(py) {
