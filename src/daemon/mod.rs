@@ -32,17 +32,9 @@ use crate::apache::{log, Level, Pool};
 use crate::config::daemon::DaemonGroup;
 use crate::config::{PythonConfig, ServerConfig};
 
-/// The server whose error log and `LogLevel` daemon-side lines use: set
-/// once in each supervisor and daemon process after fork (process state).
-static LOG_SERVER: std::sync::atomic::AtomicPtr<crate::ffi::server_rec> =
-    std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
-
 /// Logs from a supervisor or daemon process, against the main server.
 pub fn dlog(level: Level, msg: &str) {
-    // SAFETY: the pointer is null or the main server_rec of the
-    // configuration this process was forked with, which it never frees.
-    let s = unsafe { Server::from_raw(LOG_SERVER.load(Ordering::Relaxed)) };
-    log::server(s, level, msg);
+    log::forked(level, msg);
 }
 
 /// A group as daemon mode runs it in this configuration generation: its
@@ -232,7 +224,7 @@ fn share_scoreboard(s: Server) {
 /// Forks the group's supervisor and keeps it supervised for this
 /// configuration generation; on restart or stop it is told to drain.
 fn launch(pconf: Pool, g: Arc<GroupEntry>, fd: i32, argv: Argv, s: Server) {
-    LOG_SERVER.store(s.as_ptr(), Ordering::Relaxed);
+    log::set_forked_server(s);
     let Some(pid) = supervisor::spawn(&g, fd, argv) else {
         return;
     };
