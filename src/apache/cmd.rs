@@ -21,9 +21,9 @@ pub type Outcome = Result<(), String>;
 
 /// The handler of a `TAKE1` or `ITERATE` directive (one argument).
 pub type TakeOneFn = fn(&mut Cmd, &str) -> Outcome;
-/// The handler of a `RAW_ARGS` directive (the line, split into words as
-/// `ap_getword_conf` does).
-pub type RawArgsFn = fn(&mut Cmd, Vec<String>) -> Outcome;
+/// The handler of a `RAW_ARGS` directive: the rest of the line, as text
+/// (the handler splits it, e.g. with `config::words::option_words`).
+pub type RawArgsFn = fn(&mut Cmd, &str) -> Outcome;
 /// The handler of a `FLAG` directive (On/Off).
 pub type OnOffFn = fn(&mut Cmd, bool) -> Outcome;
 
@@ -74,7 +74,8 @@ pub const END: ffi::command_rec = ffi::command_rec {
 /// - `take1(c"Name", handler, SCOPE, c"help")` and `iterate(…)`:
 ///   `fn handler(cmd: &mut Cmd, value: &str) -> Outcome`;
 /// - `raw_args(c"Name", handler, SCOPE, c"help")`:
-///   `fn handler(cmd: &mut Cmd, words: Vec<String>) -> Outcome`;
+///   `fn handler(cmd: &mut Cmd, line: &str) -> Outcome` (the rest of the
+///   line, unsplit);
 /// - `flag(c"Name", handler, SCOPE, c"help")`:
 ///   `fn handler(cmd: &mut Cmd, on: bool) -> Outcome`;
 /// - `entry(expr)`: a ready `command_rec` (e.g. from
@@ -162,7 +163,7 @@ const fn one_arg<H: TakeOne>(
     )
 }
 
-/// `AP_INIT_RAW_ARGS`: the handler gets the line split into words.
+/// `AP_INIT_RAW_ARGS`: the handler gets the rest of the line.
 pub const fn raw_args<H: RawArgs>(
     name: &'static CStr,
     scope: c_int,
@@ -255,10 +256,9 @@ unsafe extern "C" fn raw_line<H: RawArgs>(
     m: *mut c_void,
     line: *const c_char,
 ) -> *const c_char {
-    run(cmd, m, |cmd| {
-        let words = split_conf_words(cmd.pool(), line);
-        H::RUN(cmd, words)
-    })
+    // SAFETY: httpd passes the NUL-terminated rest of the line.
+    let line = unsafe { super::cstr_lossy(line) }.unwrap_or_default();
+    run(cmd, m, |cmd| H::RUN(cmd, &line))
 }
 
 /// # Safety

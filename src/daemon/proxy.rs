@@ -437,7 +437,7 @@ impl<'g> Relay<'g> {
             .iter()
             .map(|(k, v)| (lossy(k), v.iter().map(|&b| b as char).collect()))
             .collect();
-        let _ = self.backend.start(status, &lossy(line), &h);
+        let _ = self.backend.start(status, &lossy(line), &fold_repeated(h));
         self.started = true;
         None
     }
@@ -505,6 +505,26 @@ fn log_cut(r: Request, g: &GroupEntry, pid: Option<i32>) {
         "[WSGI-RS-E402] daemon process of group '{}' ({}) died while sending the response of request {}; the response was cut",
         g.conf.name, describe(pid), lossy(r.log_id().unwrap_or(b"-"))
     ));
+}
+
+/// Joins the values of a repeated response header with ", " (Set-Cookie
+/// excepted), as httpd's script-header reading does for mod_wsgi's daemon
+/// mode: clients of a daemon group see `X-A: 1, 2`, not two `X-A` lines.
+fn fold_repeated(headers: Vec<(String, String)>) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::with_capacity(headers.len());
+    for (name, value) in headers {
+        let earlier = (!name.eq_ignore_ascii_case("set-cookie"))
+            .then(|| out.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(&name)))
+            .flatten();
+        match earlier {
+            Some((_, v)) => {
+                v.push_str(", ");
+                v.push_str(&value);
+            }
+            None => out.push((name, value)),
+        }
+    }
+    out
 }
 
 /// Connects, retrying while the group turns over (refused, missing or

@@ -277,11 +277,17 @@ fn handle(sh: &Shared, index: usize, thread: u64, stream: UnixStream, counts: (u
         vars.push(k, v);
     }
     let port = head.listener_port.to_string();
+    // What a script's reload_required(resource) is given: the file the
+    // request maps to, as in embedded mode (its r->filename).
+    let resource = vars
+        .get_bytes("SCRIPT_FILENAME")
+        .map(|v| String::from_utf8_lossy(v).into_owned());
     let run = Run {
         sh,
         head: &head,
         vars: &vars,
         port: &port,
+        resource: resource.as_deref(),
         index,
         counts,
         daemon_start,
@@ -318,6 +324,9 @@ struct Run<'a> {
     vars: &'a CgiVars<'a>,
     /// `mod_wsgi.listener_port`, as text.
     port: &'a str,
+    /// The file the request maps to (`SCRIPT_FILENAME`), for the script's
+    /// `reload_required(resource)`.
+    resource: Option<&'a str>,
     /// The request thread's index (its `mod_wsgi.thread_id` is one more).
     index: usize,
     /// This thread's and this process's request counts.
@@ -360,7 +369,7 @@ impl Run<'_> {
             mtime: head.mtime,
             callable: &head.callable,
             reloading: head.reloading,
-            resource: None,
+            resource: self.resource,
         };
         let info = RunInfo {
             script: &head.script,

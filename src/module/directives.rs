@@ -13,6 +13,7 @@ use crate::config::proxy::{ProxyHeader, TrustedNet};
 use crate::config::python_home::{check_python_home, parse_version};
 use crate::config::scripts::{HandlerScript, ScriptRef};
 use crate::config::server::{RegexMatch, UriRegex};
+use crate::config::words::option_words;
 use crate::config::{
     Alias, AliasOptions, DirConfig, HeadMode, ImportScript, Pattern, ServerConfig,
 };
@@ -77,7 +78,15 @@ fn dir_conf(cmd: &mut Cmd) -> &mut DirConfig {
     cmd.dir_conf::<DirConfig>()
 }
 
-fn script_alias(cmd: &mut Cmd, w: Vec<String>) -> Outcome {
+/// The words of a raw-args line read as mod_wsgi reads them: `positional`
+/// words, then `name=value` options whose values may be quoted
+/// (`config::words::option_words`).
+fn words(line: &str, positional: usize) -> Vec<String> {
+    option_words(line, positional)
+}
+
+fn script_alias(cmd: &mut Cmd, line: &str) -> Outcome {
+    let w = words(line, 2);
     if w.len() < 2 {
         return Err(
             "requires a URL-path and a file-path, e.g. WSGIScriptAlias / /srv/app/app.wsgi".into(),
@@ -107,7 +116,8 @@ impl UriRegex for HttpdRegex {
     }
 }
 
-fn script_alias_match(cmd: &mut Cmd, w: Vec<String>) -> Outcome {
+fn script_alias_match(cmd: &mut Cmd, line: &str) -> Outcome {
+    let w = words(line, 2);
     if w.len() < 2 {
         return Err("requires a regular expression and a file-path, e.g. WSGIScriptAliasMatch ^/app/([^/]+) /srv/$1.wsgi".into());
     }
@@ -161,8 +171,8 @@ fn process_group(cmd: &mut Cmd, value: &str) -> Outcome {
     Ok(())
 }
 
-fn daemon_process(cmd: &mut Cmd, words: Vec<String>) -> Outcome {
-    let group = DaemonGroup::parse(&words)?;
+fn daemon_process(cmd: &mut Cmd, line: &str) -> Outcome {
+    let group = DaemonGroup::parse(&words(line, 1))?;
     if let Some(home) = &group.python_home {
         check_home(
             &format!("python-home= of WSGIDaemonProcess {}", group.name),
@@ -230,8 +240,8 @@ flag_handler!(error_override, error_override);
 /// `WSGI…Script path [application-group=…]` directives.
 macro_rules! script_handler {
     ($name:ident, $field:ident, $directive:literal) => {
-        fn $name(cmd: &mut Cmd, words: Vec<String>) -> Outcome {
-            dir_conf(cmd).$field = Some(ScriptRef::parse($directive, &words)?);
+        fn $name(cmd: &mut Cmd, line: &str) -> Outcome {
+            dir_conf(cmd).$field = Some(ScriptRef::parse($directive, &words(line, 1))?);
             Ok(())
         }
     };
@@ -242,8 +252,8 @@ script_handler!(auth_user_script, auth_user_script, "WSGIAuthUserScript");
 script_handler!(auth_group_script, auth_group_script, "WSGIAuthGroupScript");
 script_handler!(dispatch_script, dispatch_script, "WSGIDispatchScript");
 
-fn handler_script(cmd: &mut Cmd, words: Vec<String>) -> Outcome {
-    let h = HandlerScript::parse(&words)?;
+fn handler_script(cmd: &mut Cmd, line: &str) -> Outcome {
+    let h = HandlerScript::parse(&words(line, 2))?;
     let list = &mut dir_conf(cmd).handler_scripts;
     list.retain(|x| x.name != h.name);
     list.push(h);
@@ -326,7 +336,8 @@ fn python_eggs(cmd: &mut Cmd, value: &str) -> Outcome {
     Ok(())
 }
 
-fn import_script(cmd: &mut Cmd, w: Vec<String>) -> Outcome {
+fn import_script(cmd: &mut Cmd, line: &str) -> Outcome {
+    let w = words(line, 1);
     let Some((path, rest)) = w.split_first() else {
         return Err("requires a script path, process-group= and application-group=".into());
     };

@@ -12,6 +12,7 @@ use pyo3::types::PyDict;
 use super::backend::{LogLevel, RequestCtx};
 use super::cgi::CgiVars;
 use super::environ::{build_environ, Extras};
+use super::errors::CurrentRequest;
 use super::response::{run, traceback_lines, Outcome, RequestObjects, RunInfo};
 use crate::interp::{self, LoadError};
 
@@ -47,14 +48,20 @@ pub fn serve(
     info: &RunInfo<'_>,
     decorate: impl FnOnce(&Bound<'_, PyDict>, &RequestObjects<'_>),
 ) -> Served {
-    let callable = match interp::load_app(
-        py,
-        app.script,
-        app.mtime,
-        app.callable,
-        app.reloading,
-        app.resource,
-    ) {
+    // What loading the script logs goes to this request's log, at the
+    // request's log level (WSGI-RS-I110, output of the script's code).
+    let loaded = {
+        let _current = CurrentRequest::enter(ctx);
+        interp::load_app(
+            py,
+            app.script,
+            app.mtime,
+            app.callable,
+            app.reloading,
+            app.resource,
+        )
+    };
+    let callable = match loaded {
         Ok(callable) => callable,
         Err(e) => {
             load_failed(py, ctx, app.script, e);
