@@ -19,21 +19,17 @@ pub const AUTHCFG: c_int = ffi::OR_AUTHCFG as c_int;
 /// the message (prefixed with the directive's name when it lacks it).
 pub type Outcome = Result<(), String>;
 
-/// The handler of a `TAKE1` or `ITERATE` directive (one argument).
+/// The handler of a `TAKE1` or `ITERATE` directive (one argument), or of
+/// a `RAW_ARGS` one (the rest of the line, as text: the handler splits
+/// it, e.g. with `config::words::option_words`).
 pub type TakeOneFn = fn(&mut Cmd, &str) -> Outcome;
-/// The handler of a `RAW_ARGS` directive: the rest of the line, as text
-/// (the handler splits it, e.g. with `config::words::option_words`).
-pub type RawArgsFn = fn(&mut Cmd, &str) -> Outcome;
 /// The handler of a `FLAG` directive (On/Off).
 pub type OnOffFn = fn(&mut Cmd, bool) -> Outcome;
 
-/// A directive taking one argument (`TAKE1`), or one per call (`ITERATE`).
+/// A directive taking one argument (`TAKE1`), one per call (`ITERATE`),
+/// or its whole line (`RAW_ARGS`).
 pub trait TakeOne {
     const RUN: TakeOneFn;
-}
-/// A directive parsing its whole line (`RAW_ARGS`).
-pub trait RawArgs {
-    const RUN: RawArgsFn;
 }
 /// An On/Off directive (`FLAG`).
 pub trait OnOff {
@@ -99,7 +95,7 @@ macro_rules! command_entry {
     (entry($e:expr)) => { $e };
     (take1($($a:tt)*)) => { $crate::command_entry!(@one TakeOne, TakeOneFn, take1, $($a)*) };
     (iterate($($a:tt)*)) => { $crate::command_entry!(@one TakeOne, TakeOneFn, iterate, $($a)*) };
-    (raw_args($($a:tt)*)) => { $crate::command_entry!(@one RawArgs, RawArgsFn, raw_args, $($a)*) };
+    (raw_args($($a:tt)*)) => { $crate::command_entry!(@one TakeOne, TakeOneFn, raw_args, $($a)*) };
     (flag($($a:tt)*)) => { $crate::command_entry!(@one OnOff, OnOffFn, flag, $($a)*) };
     (@one $trait:ident, $sig:ident, $ctor:ident,
      $name:literal, $handler:path, $scope:ident, $help:literal) => {{
@@ -164,15 +160,20 @@ const fn one_arg<H: TakeOne>(
 }
 
 /// `AP_INIT_RAW_ARGS`: the handler gets the rest of the line.
-pub const fn raw_args<H: RawArgs>(
+pub const fn raw_args<H: TakeOne>(
     name: &'static CStr,
     scope: c_int,
     help: &'static CStr,
 ) -> ffi::command_rec {
-    let func = ffi::cmd_func {
-        raw_args: Some(raw_line::<H>),
-    };
-    entry(name, func, ffi::cmd_how_RAW_ARGS, scope, help)
+    entry(
+        name,
+        ffi::cmd_func {
+            raw_args: Some(take_one::<H>),
+        },
+        ffi::cmd_how_RAW_ARGS,
+        scope,
+        help,
+    )
 }
 
 /// `AP_INIT_FLAG`.
@@ -247,18 +248,6 @@ unsafe extern "C" fn take_one<H: TakeOne>(
     // SAFETY: httpd passes a NUL-terminated argument living for the call.
     let value = unsafe { super::cstr_lossy(arg) }.unwrap_or_default();
     run(cmd, m, |cmd| H::RUN(cmd, &value))
-}
-
-/// # Safety
-/// As [`take_one`], with `line` the rest of the directive's line.
-unsafe extern "C" fn raw_line<H: RawArgs>(
-    cmd: *mut ffi::cmd_parms,
-    m: *mut c_void,
-    line: *const c_char,
-) -> *const c_char {
-    // SAFETY: httpd passes the NUL-terminated rest of the line.
-    let line = unsafe { super::cstr_lossy(line) }.unwrap_or_default();
-    run(cmd, m, |cmd| H::RUN(cmd, &line))
 }
 
 /// # Safety
