@@ -521,6 +521,61 @@ fn wire_pairs_and_start_round_trip() {
     assert_eq!(wire::decode_file(&wire::encode_file(7, 9)).unwrap(), (7, 9));
 }
 
+fn sample_head() -> wire::RequestHead {
+    wire::RequestHead {
+        https: true,
+        script: "/srv/app/app.wsgi".into(),
+        mtime: 1_700_000_000_123_456,
+        callable: "application".into(),
+        application_group: "example.com|/app".into(),
+        reloading: true,
+        sendfile: false,
+        handler: b"wsgi-script".to_vec(),
+        listener_host: b"127.0.0.1".to_vec(),
+        listener_port: 8443,
+        request_id: "aBc-123".into(),
+        request_start_us: -1,
+        queue_start_us: i64::MAX,
+        header_only: false,
+        has_body: true,
+    }
+}
+
+#[test]
+fn wire_request_round_trips_head_and_variables() {
+    let vars: Vec<(&[u8], &[u8])> = vec![(b"REQUEST_METHOD", b"POST"), (b"PATH_INFO", b"/a\0b")];
+    for flags in 0u8..32 {
+        let mut head = sample_head();
+        head.https = flags & 1 != 0;
+        head.reloading = flags & 2 != 0;
+        head.sendfile = flags & 4 != 0;
+        head.header_only = flags & 8 != 0;
+        head.has_body = flags & 16 != 0;
+        let payload = wire::encode_request(&head, vars.iter().copied());
+        let (back, back_vars) = wire::decode_request(&payload).unwrap();
+        assert_eq!(back, head);
+        assert_eq!(back_vars, vars);
+    }
+    let empty = wire::RequestHead::default();
+    let payload = wire::encode_request(&empty, std::iter::empty());
+    assert_eq!(wire::decode_request(&payload).unwrap(), (empty, Vec::new()));
+}
+
+#[test]
+fn wire_request_rejects_truncated_and_trailing_bytes() {
+    let vars: Vec<(&[u8], &[u8])> = vec![(b"A", b"1")];
+    let payload = wire::encode_request(&sample_head(), vars.iter().copied());
+    for cut in 0..payload.len() {
+        assert!(
+            wire::decode_request(&payload[..cut]).is_err(),
+            "cut at {cut}"
+        );
+    }
+    let mut long = payload.clone();
+    long.push(0);
+    assert!(wire::decode_request(&long).is_err());
+}
+
 /// A writer that accepts at most a few bytes per call, to exercise
 /// partial vectored writes.
 struct Trickle(Vec<u8>, usize);
@@ -578,6 +633,15 @@ fn wire_frames_round_trip_and_fuzz() {
         let garbage: Vec<u8> = (0..rnd() % 64).map(|_| rnd() as u8).collect();
         let _ = wire::decode_pairs(&garbage);
         let _ = wire::decode_start(&garbage);
+        let _ = wire::decode_request(&garbage);
+        // A valid request with random bytes flipped decodes or fails,
+        // never panics.
+        let mut request = wire::encode_request(&sample_head(), [(&b"K"[..], &b"V"[..])]);
+        for _ in 0..4 {
+            let i = rnd() as usize % request.len();
+            request[i] = rnd() as u8;
+        }
+        let _ = wire::decode_request(&request);
         let mut r = wire::FrameReader::new(&garbage[..]);
         while let Ok(Some(_)) = r.next_frame() {}
     }
