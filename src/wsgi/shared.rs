@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyModule};
 use pyo3::wrap_pyfunction;
@@ -243,5 +243,5 @@ fn _native_lock_release(h: &Bound<'_, PyAny>) -> PyResult<()> {
         .lock()
         .take()
         .map(drop)
-        .ok_or_else(|| PyTypeError::new_err("lock is not held"))
+        .ok_or_else(|| PyRuntimeError::new_err("lock is not held"))
 }
