@@ -44,6 +44,21 @@ PYTHON = os.environ.get("PYO3_PYTHON") or "/usr/bin/python3"
 TARGET_DIR = os.path.join(REPO_ROOT, os.environ.get("CARGO_TARGET_DIR") or "target")
 RELEASE_DIR = os.path.join(TARGET_DIR, "release")
 
+
+def python_version() -> str:
+    """"3.11", "3.13", …: the version of PYTHON, which the module under test embeds
+    (messages naming "the Python mod_wsgi_rs was built for" name this one)."""
+    global _PYTHON_VERSION
+    if _PYTHON_VERSION is None:
+        _PYTHON_VERSION = subprocess.run(
+            [PYTHON, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            stdout=subprocess.PIPE, text=True, check=True,
+        ).stdout.strip()
+    return _PYTHON_VERSION
+
+
+_PYTHON_VERSION: Optional[str] = None
+
 MPMS = ("event", "worker", "prefork")
 
 # Base modules every instance loads (name, file).
