@@ -27,6 +27,12 @@ MODULE = default_module()
 IS_MOD_WSGI = MODULE == "mod_wsgi"
 
 
+def reference_older_than(version):
+    """True when the suite runs against Debian's mod_wsgi and it is older than
+    `version` (for behaviour a later mod_wsgi release changed)."""
+    return IS_MOD_WSGI and (REF_VERSION is None or _version_tuple(REF_VERSION) < _version_tuple(version))
+
+
 def pytest_report_header(config):
     return "WSGI module under test: %s (%s)" % (MODULE, _ap.module_path(MODULE))
 
@@ -51,6 +57,12 @@ REF_NAME = "mod_wsgi %s" % (REF_VERSION or "(version unknown)")
 
 def _version_tuple(v):
     return tuple(int(x) for x in v.split("."))
+
+
+def reference_older_than(version):
+    """True when the suite runs against Debian's mod_wsgi and it is older than
+    `version` (for behaviour a later mod_wsgi release changed)."""
+    return IS_MOD_WSGI and (REF_VERSION is None or _version_tuple(REF_VERSION) < _version_tuple(version))
 
 
 def pytest_report_header(config):
