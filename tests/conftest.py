@@ -5,7 +5,19 @@ Fixtures:
                    returns a *started* Apache; all are stopped at module end and
                    their logs checked for crashes.
     make_apache_fn the same, function-scoped.
+    mode           module-scoped, parametrised: "embedded" then "daemon"; a test
+                   that uses it (directly or through a fixture) runs once per
+                   mode, with the mode in its id (test_x[embedded], test_x[daemon]).
+    make_mode_apache  make_apache bound to the current mode; its instances are
+                   stopped when the mode changes, so one mode's Apache runs at
+                   a time.
     module_name    "rs" or "mod_wsgi": the module under test (MWRS_TEST_MODULE).
+
+Markers for the mode-parametrised tests:
+    embedded_only(reason) / daemon_only(reason)
+                   behaviour that differs by design: skipped in the other mode.
+    daemon_bug(reason)  a known mod_wsgi_rs bug in daemon mode: strict xfail
+                   there (not against mod_wsgi).
 
 On a failing test the error log lines written during that test (for every
 Apache instance that logged something) are attached to the failure report.
@@ -21,7 +33,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from harness import apache as _ap  # noqa: E402
-from harness.apache import Apache, assert_no_crash, default_module  # noqa: E402,F401
+from harness.apache import MODES, Apache, assert_no_crash, default_module  # noqa: E402,F401
 
 MODULE = default_module()
 IS_MOD_WSGI = MODULE == "mod_wsgi"
@@ -73,28 +85,52 @@ def pytest_report_header(config):
 def pytest_configure(config):
     config.addinivalue_line(
         "markers",
-        "mod_wsgi_bug(reason, fixed_in=None): known bug of Debian's mod_wsgi (4.9.4/5.0.2); "
-        "strict xfail only against mod_wsgi, and only below fixed_in when given",
+        "mod_wsgi_bug(reason, mode=None, fixed_in=None): known bug of Debian's mod_wsgi "
+        "(4.9.4/5.0.2), in that mode only if given; strict xfail only against mod_wsgi, and only "
+        "below fixed_in when given",
     )
     config.addinivalue_line(
         "markers",
         "mwrs_only(reason): behaviour the issues require beyond Debian's mod_wsgi (4.9.4/5.0.2); "
         "skipped against mod_wsgi",
     )
+    config.addinivalue_line("markers", "embedded_only(reason): differs by design in daemon mode; skipped there")
+    config.addinivalue_line("markers", "daemon_only(reason): differs by design in embedded mode; skipped there")
+    config.addinivalue_line(
+        "markers", "daemon_bug(reason): known mod_wsgi_rs bug in daemon mode; strict xfail there"
+    )
+
+
+def _mode_of(item):
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("mode") if callspec is not None else None
+
+
+def _reason(marker, default):
+    return marker.args[0] if marker.args else marker.kwargs.get("reason", default)
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
+        mode = _mode_of(item)
         m = item.get_closest_marker("mod_wsgi_bug")
-        if m is not None and IS_MOD_WSGI:
-            reason = m.args[0] if m.args else m.kwargs.get("reason", "known mod_wsgi bug")
-            fixed_in = m.kwargs.get("fixed_in")
-            if not (fixed_in and REF_VERSION and _version_tuple(REF_VERSION) >= _version_tuple(fixed_in)):
-                item.add_marker(pytest.mark.xfail(reason="%s bug: %s" % (REF_NAME, reason), strict=True))
+        fixed_in = m.kwargs.get("fixed_in") if m is not None else None
+        fixed = fixed_in and not reference_older_than(fixed_in)
+        if m is not None and IS_MOD_WSGI and m.kwargs.get("mode", mode) == mode and not fixed:
+            reason = "%s bug: %s" % (REF_NAME, _reason(m, "known bug"))
+            item.add_marker(pytest.mark.xfail(reason=reason, strict=True))
         m = item.get_closest_marker("mwrs_only")
         if m is not None and IS_MOD_WSGI:
-            reason = m.args[0] if m.args else m.kwargs.get("reason", "mod_wsgi_rs-only behaviour")
-            item.add_marker(pytest.mark.skip(reason="not in %s: %s" % (REF_NAME, reason)))
+            reason = "not in %s: %s" % (REF_NAME, _reason(m, "mod_wsgi_rs-only behaviour"))
+            item.add_marker(pytest.mark.skip(reason=reason))
+        for name, other in (("embedded_only", "daemon"), ("daemon_only", "embedded")):
+            m = item.get_closest_marker(name)
+            if m is not None and mode == other:
+                item.add_marker(pytest.mark.skip(reason="%s by design: %s" % (name, _reason(m, name))))
+        m = item.get_closest_marker("daemon_bug")
+        if m is not None and mode == "daemon" and not IS_MOD_WSGI:
+            reason = "daemon mode: " + _reason(m, "known bug")
+            item.add_marker(pytest.mark.xfail(reason=reason, strict=True))
 
 
 @pytest.fixture(autouse=True)
@@ -158,6 +194,22 @@ def make_apache(request):
 @pytest.fixture
 def make_apache_fn(request):
     return _factory(request)
+
+
+@pytest.fixture(scope="module", params=MODES)
+def mode(request):
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def make_mode_apache(request, mode):
+    make = _factory(request)
+
+    def make_in_mode(conf="", **kw):
+        kw.setdefault("mode", mode)
+        return make(conf, **kw)
+
+    return make_in_mode
 
 
 @pytest.fixture(scope="session")

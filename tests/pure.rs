@@ -688,3 +688,134 @@ fn wire_reader_grows_its_buffer_only_for_large_reads() {
     assert_eq!(got, big);
     assert_eq!(r.into_buffer().len(), 65536);
 }
+
+// ---- directive lines read as mod_wsgi reads them (ap_getword_conf + name=value)
+
+#[test]
+fn conf_word_strips_leading_quotes_only() {
+    use config::words::next_conf_word;
+    let mut line = "  'a b' \"c\\\"d\" e'f' g\\\\h 'x\\'y\\\\z'  ";
+    let mut got = Vec::new();
+    while !line.is_empty() {
+        got.push(next_conf_word(&mut line));
+    }
+    assert_eq!(got, ["a b", "c\"d", "e'f'", "g\\h", "x'y\\z"]);
+    // An unterminated quote runs to the end of the line.
+    let mut line = "'abc def";
+    assert_eq!(next_conf_word(&mut line), "abc def");
+    assert_eq!(line, "");
+    // A backslash before anything else stays.
+    let mut line = "'a\\b' c\\d";
+    assert_eq!(next_conf_word(&mut line), "a\\b");
+    assert_eq!(next_conf_word(&mut line), "c\\d");
+}
+
+#[test]
+fn option_values_lose_their_quotes() {
+    use config::words::option_words;
+    let w = option_words(
+        "'localhost:9876' display-name='(wsgi:localhost:9876:0)' home='/srv/my app' \
+         python-path='' lang='C.UTF-8' locale=\"en_US.UTF-8\" threads=5",
+        1,
+    );
+    assert_eq!(
+        w,
+        [
+            "localhost:9876",
+            "display-name=(wsgi:localhost:9876:0)",
+            "home=/srv/my app",
+            "python-path=",
+            "lang=C.UTF-8",
+            "locale=en_US.UTF-8",
+            "threads=5",
+        ]
+    );
+    // Positional words are read with their quotes stripped too.
+    let w = option_words(
+        "'/my app' \"/srv/a b.wsgi\" process-group='g 1' application-group=%{GLOBAL}",
+        2,
+    );
+    assert_eq!(
+        w,
+        [
+            "/my app",
+            "/srv/a b.wsgi",
+            "process-group=g 1",
+            "application-group=%{GLOBAL}"
+        ]
+    );
+}
+
+#[test]
+fn option_quoted_whole_or_without_equals_is_not_an_option() {
+    use config::words::option_words;
+    // mod_wsgi reads the name up to '=': `'home` is not an option name.
+    assert_eq!(
+        option_words("g 'home=/tmp' threads=2", 1),
+        ["g", "'home=/tmp'", "threads=2"]
+    );
+    assert_eq!(option_words("g threads 2", 1), ["g", "threads"]);
+    assert_eq!(option_words("g =5 threads=2", 1), ["g", "=5"]);
+}
+
+#[test]
+fn daemon_group_from_express_line() {
+    use config::daemon::DaemonGroup;
+    use config::words::option_words;
+    let g = DaemonGroup::parse(&option_words(
+        "'localhost:8000' display-name='(wsgi:localhost:8000:0)' home='/srv' threads=5 \
+         maximum-requests=0 python-path='/srv/a:/srv/b' python-eggs='/tmp/eggs' \
+         lang='C.UTF-8' locale='C.UTF-8'",
+        1,
+    ))
+    .unwrap();
+    assert_eq!(g.name, "localhost:8000");
+    assert_eq!(g.home.as_deref(), Some("/srv"));
+    assert_eq!(g.lang.as_deref(), Some("C.UTF-8"));
+    assert_eq!(g.locale.as_deref(), Some("C.UTF-8"));
+    assert_eq!(g.python_path, ["/srv/a", "/srv/b"]);
+    assert_eq!(g.python_eggs.as_deref(), Some("/tmp/eggs"));
+    assert_eq!(g.display_name.as_deref(), Some("(wsgi:localhost:8000:0)"));
+    let e = DaemonGroup::parse(&option_words("g 'home=/tmp'", 1)).unwrap_err();
+    assert!(e.contains("'home=/tmp' is quoted as a whole"), "{e}");
+    assert!(e.ends_with("home='/tmp'"), "{e}");
+    let e = DaemonGroup::parse(&option_words("g \"threads=2\"", 1)).unwrap_err();
+    assert!(e.ends_with("threads=\"2\""), "{e}");
+}
+
+#[test]
+fn alias_and_script_options_lose_their_quotes() {
+    use config::scripts::{HandlerScript, ScriptRef};
+    use config::words::option_words;
+    let o = AliasOptions::parse(
+        "WSGIScriptAlias",
+        &option_words(
+            "/ /srv/a.wsgi process-group='g' application-group='%{GLOBAL}'",
+            2,
+        )[2..],
+    )
+    .unwrap();
+    assert_eq!(o.process_group.as_deref(), Some("g"));
+    assert_eq!(o.application_group.as_deref(), Some("%{GLOBAL}"));
+    let h = HandlerScript::parse(&option_words(
+        "wsgi-handler '/r/handler.wsgi' process-group='localhost:80' application-group=%{GLOBAL}",
+        2,
+    ))
+    .unwrap();
+    assert_eq!(
+        (h.path.as_str(), h.process_group.as_deref()),
+        ("/r/handler.wsgi", Some("localhost:80"))
+    );
+    let s = ScriptRef::parse(
+        "WSGIAccessScript",
+        &option_words("/a.py application-group='x y'", 1),
+    )
+    .unwrap();
+    assert_eq!(s.application_group.as_deref(), Some("x y"));
+    let e = AliasOptions::parse(
+        "WSGIScriptAlias",
+        &option_words("/ /a 'process-group=g'", 2)[2..],
+    )
+    .unwrap_err();
+    assert!(e.ends_with("process-group='g'"), "{e}");
+}

@@ -553,7 +553,8 @@ def test_group_wrong_password_never_reaches_groups(ap):
 def test_group_exception_denies_with_traceback(ap):
     mark = ap.log_size()
     r = get(ap, "/groups", ("grpboom", "gb"))
-    assert r.status_code in (401, 403, 500)
+    # ours: a server error; mod_wsgi 4.9.4 answers as if no group matched
+    assert r.status_code == (401 if IS_MOD_WSGI else 500)
     assert not is_app(r)
     assert ap.wait_log(r"groups-for-user-exploded-marker", mark)
     log = ap.log_since(mark)
@@ -600,7 +601,8 @@ def test_access_none_declines(ap):
 def test_access_raise_denies_with_traceback(ap):
     mark = ap.log_size()
     r = get(ap, "/access?raise")
-    assert r.status_code in (403, 500)
+    # ours: a server error; mod_wsgi 4.9.4 answers as if access were denied
+    assert r.status_code == (403 if IS_MOD_WSGI else 500)
     assert not is_app(r)
     assert ap.wait_log(r"allow-access-exploded-marker", mark)
     assert "Traceback (most recent call last)" in ap.log_since(mark)
@@ -611,7 +613,8 @@ def test_access_raise_denies_with_traceback(ap):
 def test_access_other_value_denies(ap):
     mark = ap.log_size()
     r = get(ap, "/access?other")
-    assert r.status_code in (403, 500)
+    # ours: a server error (E502); mod_wsgi 4.9.4 answers as if access were denied
+    assert r.status_code == (403 if IS_MOD_WSGI else 500)
     assert not is_app(r)
     if not IS_MOD_WSGI:
         assert ap.wait_log(r"\[WSGI-RS-E502\].*allow_access", mark)

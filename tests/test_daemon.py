@@ -18,10 +18,14 @@ pytestmark = pytest.mark.mwrs_only("daemon-mode guarantees of issue 5")
 
 INFO = '''
 import os, time
+from urllib.parse import parse_qs
 def application(environ, start_response):
-    q = environ.get("QUERY_STRING", "")
-    if q.startswith("sleep="):
-        time.sleep(float(q[6:]))
+    q = parse_qs(environ.get("QUERY_STRING", ""))
+    if "mark" in q:
+        # tells the test that this request is now running in the daemon
+        open(os.path.join("@VAR@", q["mark"][0]), "w").close()
+    if "sleep" in q:
+        time.sleep(float(q["sleep"][0]))
     body = "%d %d %s %s %s %s" % (os.getpid(), os.getuid(), environ.get("mod_wsgi.process_group"),
         environ["wsgi.multiprocess"], environ["wsgi.multithread"], os.getcwd())
     start_response("200 OK", [("Content-Type", "text/plain")])
@@ -77,9 +81,29 @@ def load(ap, path, clients, total, stats, stop=None, headers=None):
     return ts
 
 
+def wait_ok(stats, more, timeout=30):
+    """Wait until the load has had ``more`` successful requests from now."""
+    want = stats.get("ok", 0) + more
+    deadline = time.time() + timeout
+    while stats.get("ok", 0) < want and time.time() < deadline:
+        time.sleep(0.02)
+    assert stats.get("ok", 0) >= want, stats
+
+
+def wait_mark(ap, name, timeout=10):
+    """Wait until a request sent with mark=name has reached the application."""
+    deadline = time.time() + timeout
+    while not os.path.exists(ap.var_path(name)) and time.time() < deadline:
+        time.sleep(0.02)
+    assert os.path.exists(ap.var_path(name)), "request %s never reached the app" % name
+
+
 def daemon_pids(ap, name="app"):
-    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
-    return [int(l.split()[0]) for l in out.splitlines() if "(wsgi:%s)" % name in l]
+    # only this Apache's (its process group): other test runs on the machine
+    # may have daemon groups of the same name
+    out = subprocess.run(["ps", "-eo", "pid,pgid,args"], capture_output=True, text=True).stdout
+    rows = [l.split(None, 2) for l in out.splitlines()[1:]]
+    return [int(pid) for pid, pgid, args in rows if int(pgid) == ap._pgid and "(wsgi:%s)" % name in args]
 
 
 def test_flask_common_configuration(make_apache_fn):
@@ -123,7 +147,7 @@ def test_kill_9_only_inflight_fail_and_group_returns(make_apache_fn):
     stats = {}
     stop = threading.Event()
     ts = load(ap, "/x?sleep=0.05", 8, 10 ** 9, stats, stop)
-    time.sleep(1)
+    wait_ok(stats, 20)  # the load is flowing
     victim = daemon_pids(ap)[0]
     os.kill(victim, signal.SIGKILL)
     t0 = time.time()
@@ -134,7 +158,8 @@ def test_kill_9_only_inflight_fail_and_group_returns(make_apache_fn):
             back = time.time() - t0
             break
         time.sleep(0.05)
-    time.sleep(1)
+    if back is not None:
+        wait_ok(stats, 20)  # served again, by the new process too
     stop.set()
     [t.join(30) for t in ts]
     assert back is not None and back < 2, back
@@ -164,9 +189,9 @@ def test_graceful_three_times_under_load_zero_failures(make_apache_fn):
     # Apache child is httpd's own race, not a daemon failure.
     ts = load(ap, "/x?sleep=0.02", 8, 10 ** 9, stats, stop, headers={"Connection": "close"})
     for _ in range(3):
-        time.sleep(2)
+        wait_ok(stats, 50)
         ap.graceful()
-    time.sleep(2)
+    wait_ok(stats, 50)
     stop.set()
     [t.join(30) for t in ts]
     assert stats.get("ok", 0) > 100
@@ -192,9 +217,9 @@ def test_request_timeout_504_and_stack(make_apache_fn):
 def test_queue_timeout_answers_504_promptly(make_apache_fn):
     ap = make_apache_fn(daemon_conf("processes=1 threads=1 queue-timeout=1"), apps={"info.wsgi": INFO})
     requests.get(ap.url("/x"), timeout=10)
-    busy = threading.Thread(target=lambda: requests.get(ap.url("/x?sleep=4"), timeout=10))
+    busy = threading.Thread(target=lambda: requests.get(ap.url("/x?sleep=4&mark=busy"), timeout=10))
     busy.start()
-    time.sleep(0.3)
+    wait_mark(ap, "busy")  # the only thread is taken
     t0 = time.time()
     r = requests.get(ap.url("/x"), timeout=10)
     waited = time.time() - t0
@@ -205,10 +230,16 @@ def test_queue_timeout_answers_504_promptly(make_apache_fn):
 
 
 def test_inactivity_timeout_recycles_idle_process(make_apache_fn):
-    ap = make_apache_fn(daemon_conf("processes=1 threads=2 inactivity-timeout=1"), apps={"info.wsgi": INFO})
+    ap = make_apache_fn(
+        daemon_conf("processes=1 threads=2 inactivity-timeout=1 display-name=%{GROUP}"),
+        apps={"info.wsgi": INFO},
+    )
     p1 = requests.get(ap.url("/x"), timeout=10).text.split()[0]
     assert ap.wait_log(r"recycling \(inactivity-timeout\)", timeout=6)
-    time.sleep(0.5)
+    deadline = time.time() + 10
+    while int(p1) in daemon_pids(ap) and time.time() < deadline:
+        time.sleep(0.05)
+    assert int(p1) not in daemon_pids(ap), "the idle process did not exit"
     p2 = requests.get(ap.url("/x"), timeout=10).text.split()[0]
     assert p1 != p2
 
@@ -293,12 +324,19 @@ def test_sigusr2_dumps_the_python_stacks_of_busy_threads(make_apache_fn):
     assert r.status_code == 200
     pid = int(r.text.split()[0])  # processes=1: the group's only process
     done = []
-    t = threading.Thread(target=lambda: done.append(requests.get(ap.url("/x?sleep=3"), timeout=15).status_code))
+    t = threading.Thread(
+        target=lambda: done.append(requests.get(ap.url("/x?sleep=3&mark=stuck"), timeout=15).status_code)
+    )
     t.start()
-    time.sleep(1)
+    wait_mark(ap, "stuck")  # the request is in (or about to enter) time.sleep
     mark = ap.log_size()
-    os.kill(pid, signal.SIGUSR2)
-    assert ap.wait_log(r"\[SIGUSR2\] thread \d+: .*time\.sleep", mark=mark, timeout=5)
+    found = None
+    for _ in range(5):  # a signal that lands before time.sleep is entered shows the line before it
+        os.kill(pid, signal.SIGUSR2)
+        found = ap.wait_log(r"\[SIGUSR2\] thread \d+: .*time\.sleep", mark=mark, timeout=1)
+        if found:
+            break
+    assert found, ap.log_since(mark)
     t.join()
     assert done == [200]
     assert int(requests.get(ap.url("/x"), timeout=10).text.split()[0]) == pid

@@ -1,6 +1,7 @@
 """A minimal real Django project (Debian's python3-django) served through the
 module: CSRF-protected form POST, redirect, 404, template view, JSON, cookie
-session, multipart upload, streaming -- and the same answers as under mod_wsgi 4.9.4."""
+session, multipart upload, streaming -- and the same answers as under mod_wsgi 4.9.4,
+in embedded and in daemon mode."""
 
 import hashlib
 import json
@@ -121,8 +122,8 @@ def make(make_apache, module):
 
 
 @pytest.fixture(scope="module")
-def ap(make_apache):
-    return make(make_apache, default_module())
+def ap(make_mode_apache):
+    return make(make_mode_apache, default_module())
 
 
 UPLOAD = os.urandom(200000)
@@ -203,12 +204,12 @@ def test_django_behaviour(ap):
     assert res["stream"][:2] == (200, "".join("row %d\n" % i for i in range(40)).encode())
 
 
-def test_django_same_as_mod_wsgi(make_apache, ap):
+def test_django_same_as_mod_wsgi(make_mode_apache, ap):
     if ap.module == "mod_wsgi":
         pytest.skip("comparison needs mod_wsgi_rs: suite runs against mod_wsgi (MWRS_TEST_MODULE)")
     if not os.path.exists(MOD_WSGI_REF) or not os.path.exists(rs_module_path()):
         pytest.fail("both modules are needed for the comparison")
-    ref = make(make_apache, "mod_wsgi")
+    ref = make(make_mode_apache, "mod_wsgi")  # in the same mode as ap
     ours = scenario(ap)
     theirs = scenario(ref)
     assert [x[0] for x in ours] == [x[0] for x in theirs]

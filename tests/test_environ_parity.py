@@ -1,6 +1,7 @@
 """The environ under mod_wsgi_rs against Debian's mod_wsgi 4.9.4 for the same
-requests: no missing or extra key and no type difference, apart from the
-differences listed (and explained) in KNOWN_DIFFERENCES."""
+requests, in embedded and in daemon mode (each module in the same mode): no
+missing or extra key and no type difference, apart from the differences
+listed (and explained) in KNOWN_DIFFERENCES."""
 
 import os
 
@@ -33,6 +34,7 @@ KNOWN_DIFFERENCES = {
 VOLATILE = {
     "REMOTE_PORT", "SERVER_PORT", "HTTP_HOST", "mod_wsgi.listener_port",
     "mod_wsgi.request_id", "mod_wsgi.request_start", "mod_wsgi.script_start",
+    "mod_wsgi.queue_start", "mod_wsgi.daemon_start",  # daemon mode's clocks
     "mod_wsgi.thread_id", "mod_wsgi.thread_requests", "mod_wsgi.total_requests",
     "mod_wsgi.version", "SERVER_SOFTWARE", "SERVER_SIGNATURE",
     "apache.version",  # build-time Apache version: Debian built mod_wsgi against 2.4.55
@@ -49,14 +51,14 @@ REQUESTS = [
 
 
 @pytest.fixture(scope="module")
-def pair(make_apache):
+def pair(make_mode_apache):
     if default_module() == "mod_wsgi":
         pytest.skip("compares mod_wsgi_rs with mod_wsgi; suite runs against mod_wsgi (MWRS_TEST_MODULE)")
     for p in (MOD_WSGI_REF, rs_module_path()):
         if not os.path.exists(p):
             pytest.fail("parity test needs both modules; missing %s" % p)
-    ours = make_apache(CONF, apps={"env.wsgi": apps.ENV}, module="rs", name="parity-rs")
-    ref = make_apache(CONF, apps={"env.wsgi": apps.ENV}, module="mod_wsgi", name="parity-ref")
+    ours = make_mode_apache(CONF, apps={"env.wsgi": apps.ENV}, module="rs", name="parity-rs")
+    ref = make_mode_apache(CONF, apps={"env.wsgi": apps.ENV}, module="mod_wsgi", name="parity-ref")
     return ours, ref
 
 

@@ -1,6 +1,6 @@
 """A real Flask app (Debian's python3-flask) served through the module: JSON,
 form POST, multipart upload, cookies + session, redirect, streaming, 404 --
-and the same answers as under mod_wsgi 4.9.4."""
+and the same answers as under mod_wsgi 4.9.4, in embedded and in daemon mode."""
 
 import hashlib
 import os
@@ -78,8 +78,8 @@ def make(make_apache, module):
 
 
 @pytest.fixture(scope="module")
-def ap(make_apache):
-    return make(make_apache, default_module())
+def ap(make_mode_apache):
+    return make(make_mode_apache, default_module())
 
 
 UPLOAD = os.urandom(300000)
@@ -149,12 +149,12 @@ def test_flask_behaviour(ap):
     assert res["head"][0] == 200 and res["head"][1] == b""
 
 
-def test_flask_same_as_mod_wsgi(make_apache, ap):
+def test_flask_same_as_mod_wsgi(make_mode_apache, ap):
     if ap.module == "mod_wsgi":
         pytest.skip("comparison needs mod_wsgi_rs: suite runs against mod_wsgi (MWRS_TEST_MODULE)")
     if not os.path.exists(MOD_WSGI_REF) or not os.path.exists(rs_module_path()):
         pytest.fail("both modules are needed for the comparison")
-    ref = make(make_apache, "mod_wsgi")
+    ref = make(make_mode_apache, "mod_wsgi")  # in the same mode as ap
     ours = scenario(ap)
     theirs = scenario(ref)
     assert [x[0] for x in ours] == [x[0] for x in theirs]

@@ -231,9 +231,10 @@ def test_restrict_signal_default_on_logs_and_ignores(defaults):
 
 def test_restrict_signal_off_installs_handler(configured):
     mark = configured.log_size()
+    amark = configured.access_log_size()
     # the real signal.signal ran (and refused: not the main thread)
     assert _get(configured, "signal")["signal"].startswith("ValueError: signal only works in main thread")
-    time.sleep(0.2)
+    assert configured.wait_access_log(r"GET /inspect\?signal ", amark)  # all its log lines written
     assert "Callback registration for signal" not in configured.log_since(mark)
 
 

@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from harness import apps
+from harness.apache import DAEMON_GROUP
 
 CONF = """
 WSGIScriptAlias /env @APPS@/env.wsgi
@@ -116,8 +117,8 @@ def application(environ, start_response):
 
 
 @pytest.fixture(scope="module")
-def ap(make_apache):
-    return make_apache(
+def ap(make_mode_apache):
+    return make_mode_apache(
         CONF,
         apps={
             "env.wsgi": apps.ENV,
@@ -202,13 +203,17 @@ def test_wsgi_and_mod_wsgi_keys_and_types(ap):
     v = {k: x["value"] for k, x in d.items()}
     assert v["wsgi.version"] == "(1, 0)"
     assert v["wsgi.url_scheme"] == "http"
-    assert v["wsgi.multithread"] is (ap.mpm != "prefork")  # threaded MPMs only
+    if ap.mode == "daemon":
+        # the daemon group's threads=15, whatever the MPM of the Apache children
+        assert v["wsgi.multithread"] is True
+    else:
+        assert v["wsgi.multithread"] is (ap.mpm != "prefork")  # threaded MPMs only
     assert v["wsgi.run_once"] is False
     assert v["wsgi.input_terminated"] is True
     assert "FileWrapper" in v["wsgi.file_wrapper"]
     assert re.fullmatch(r"\(2, 4, \d+\)", v["apache.version"]), v["apache.version"]
     assert re.fullmatch(r"\(\d+, \d+, \d+\)", v["mod_wsgi.version"])
-    assert v["mod_wsgi.process_group"] == ""
+    assert v["mod_wsgi.process_group"] == (DAEMON_GROUP if ap.mode == "daemon" else "")
     assert v["mod_wsgi.callable_object"] == "application"
     assert v["mod_wsgi.request_handler"] == "wsgi-script"
     assert v["mod_wsgi.handler_script"] == ""

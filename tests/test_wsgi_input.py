@@ -14,6 +14,8 @@ import requests
 INPUT_APP = """
 import hashlib, json, os, threading
 
+VAR = '@VAR@'
+
 _kept = {}
 
 def _resp(start_response, obj, status='200 OK'):
@@ -95,7 +97,8 @@ def application(environ, start_response):
     if what == 'pid':
         return _resp(start_response, {'pid': os.getpid()})
     if what == 'slowread':
-        t = __import__('time').time()
+        # tells the test that this thread is about to block in read()
+        open(os.path.join(VAR, 'reading-' + qs['tag']), 'w').close()
         data = inp.read()
         return _resp(start_response, {'len': len(data), 'pid': os.getpid()})
     return _resp(start_response, {'error': 'unknown ' + what}, '404 Not Found')
@@ -134,16 +137,37 @@ MaxRequestWorkers 1
 """
 
 
+# daemon mode: one daemon process, so that requests meet the same interpreter
+DAEMON_OPTIONS = "processes=1 threads=16"
+
+
 @pytest.fixture(scope="module")
-def ap(make_apache):
+def ap(make_mode_apache, mode):
     prefork = os.environ.get("MWRS_TEST_MPM") == "prefork"
-    conf = ONE_PREFORK_CHILD if prefork else ONE_CHILD
-    return make_apache(CONF, apps={"input.wsgi": INPUT_APP}, mpm_conf=conf)
+    if not prefork:
+        conf = ONE_CHILD
+    elif mode == "embedded":
+        conf = ONE_PREFORK_CHILD
+    else:
+        # the one interpreter is the daemon's; the prefork children in front
+        # of it must be several, or a request left waiting for its body would
+        # hold the only child (the GIL test)
+        conf = None
+    return make_mode_apache(
+        CONF, apps={"input.wsgi": INPUT_APP}, mpm_conf=conf, daemon_options=DAEMON_OPTIONS
+    )
 
 
 def post(ap, path, data, **kw):
     r = requests.post(ap.url(path), data=data, timeout=kw.pop("timeout", 30), **kw)
     return r
+
+
+def wait_file(p, timeout=10.0):
+    deadline = time.time() + timeout
+    while not os.path.exists(p) and time.time() < deadline:
+        time.sleep(0.02)
+    return os.path.exists(p)
 
 
 def ok(r):
@@ -226,8 +250,8 @@ def test_mixed_reads(ap):
 def test_input_after_request_raises(ap):
     ok(post(ap, "/in/keep", b"payload"))
     j = ok(requests.get(ap.url("/in/use-kept"), timeout=10))
-    assert j["error"] not in (None, "nothing kept (other process?)"), j
-    assert j["error"] in ("RuntimeError", "OSError", "ValueError"), j
+    assert j["error"] == "RuntimeError", j
+    assert "expired" in j["msg"], j
 
 
 # -------------------------------------------------------------------- chunked
@@ -263,6 +287,10 @@ def test_chunked_body_off_is_411(ap):
 
 
 @pytest.mark.mwrs_only("issue 3: the 411 log line names the directive that enables chunked bodies")
+@pytest.mark.daemon_bug(
+    "the 411 is Apache's own (AH01593) without the WSGI-RS-W202 line: src/daemon/proxy.rs returns "
+    "setup_body's 411 as is, while src/embedded/handler.rs logs W202 naming WSGIChunkedRequest"
+)
 def test_chunked_411_log_names_directive(ap):
     mark = ap.log_size()
     r = requests.post(ap.url("/in/read"), data=gen_chunks([b"abc"]), timeout=30)
@@ -305,17 +333,19 @@ def test_50mb_upload_read_all(ap):
 
 
 def test_gil_released_while_reading(ap):
-    if ap.mpm == "prefork":
+    if ap.mpm == "prefork" and ap.mode == "embedded":
         pytest.skip("prefork: a child process serves one request at a time, so no other "
                     "thread can run while this one waits for the body")
     pid = ok(requests.get(ap.url("/in/pid"), timeout=10))["pid"]
+    t = str(time.monotonic_ns())
     s = socket.create_connection((ap.host, ap.port), timeout=15)
     try:
         s.sendall(
-            b"POST /in/slowread HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n"
-            b"Connection: close\r\n\r\nab"
+            b"POST /in/slowread?tag=%s HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n"
+            b"Connection: close\r\n\r\nab" % t.encode()
         )
-        time.sleep(0.3)  # the app is now blocked inside wsgi.input.read()
+        # the app is now about to block inside wsgi.input.read()
+        assert wait_file(ap.var_path("reading-" + t)), "slowread never started"
         for _ in range(5):
             t = time.time()
             j = ok(requests.get(ap.url("/in/pid"), timeout=5))
@@ -337,6 +367,7 @@ def test_gil_released_while_reading(ap):
 def test_client_sends_short_body(ap):
     # Content-Length larger than what is sent, then the client closes: the read
     # raises in the app (500 or dropped), and the child keeps serving.
+    amark = ap.access_log_size()
     s = socket.create_connection((ap.host, ap.port), timeout=10)
     s.sendall(b"POST /in/read HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nshort")
     s.shutdown(socket.SHUT_WR)
@@ -345,6 +376,7 @@ def test_client_sends_short_body(ap):
     except OSError:
         pass
     s.close()
-    time.sleep(0.2)
+    # the short request has ended
+    assert ap.wait_access_log(r"POST /in/read ", amark), ap.access_log(amark)
     j = ok(post(ap, "/in/read", b"fine"))
     assert j["len"] == 4

@@ -56,10 +56,10 @@ def application(environ, start_response):
 
 
 @pytest.fixture(scope="module")
-def ap(make_apache):
+def ap(make_mode_apache):
     # KeepAliveTimeout well above the promptness bound, so that a connection
     # that is merely left idle cannot pass for a cut one
-    return make_apache(
+    return make_mode_apache(
         "WSGIScriptAlias /s @APPS@/stream.wsgi\n",
         apps={"stream.wsgi": STREAM_APP},
         keepalive_timeout=8,
@@ -219,7 +219,8 @@ def test_client_disconnect_not_logged_as_error(ap):
     mark = ap.log_size()
     _disconnect_midway(ap, t)
     assert _wait_closed(ap, t) is not None
-    time.sleep(0.2)
+    # the request is over, and so is every error-log line it writes
+    assert ap.wait_access_log(r"GET /s/slow\?%s " % t), ap.access_log()[-1000:]
     log = ap.log_since(mark)
     errors = [ln for ln in log.splitlines() if re.search(r"\[[a-z_]+:(error|crit|alert|emerg)\]", ln)]
     assert not errors, "\n".join(errors)

@@ -1,6 +1,6 @@
 //! `WSGIScriptAlias` matching (mod_alias's rules) and its options.
 
-use super::words::{parse_on_off, split_option};
+use super::words::{parse_on_off, quoted_whole, split_option};
 
 /// The number of URI bytes an alias consumes, or `None` when it does not
 /// match. A run of `/` in the alias matches a run of `/` in the URI, and
@@ -54,6 +54,9 @@ impl AliasOptions {
                      ({directive} takes URL-path file-path [name=value ...])"
                 ));
             };
+            if let Some(why) = quoted_whole(name, value) {
+                return Err(why);
+            }
             match name {
                 "process-group" => opts.process_group = Some(value.to_owned()),
                 "application-group" => opts.application_group = Some(value.to_owned()),

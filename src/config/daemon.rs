@@ -5,7 +5,7 @@
 //! build accepts without acting on are listed by [`DaemonGroup::inert`]
 //! so start-up can log a notice.
 
-use super::words::{parse_on_off, split_option};
+use super::words::{parse_on_off, quoted_whole, split_option};
 
 /// A user or group as written: a name or `#id`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -154,6 +154,9 @@ impl DaemonGroup {
                     "invalid option '{word}' for daemon process group '{name}': options are name=value"
                 ));
             };
+            if let Some(why) = quoted_whole(key, value) {
+                return Err(why);
+            }
             let Some(opt) = OPTIONS.iter().find(|o| o.name == key) else {
                 return Err(format!(
                     "unknown option '{key}' for daemon process group '{name}'; see docs/directives/WSGIDaemonProcess.md for the options"

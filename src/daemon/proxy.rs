@@ -365,7 +365,7 @@ fn relay(
                     .iter()
                     .map(|(k, v)| (lossy(k), v.iter().map(|&b| b as char).collect()))
                     .collect();
-                let _ = backend.start(status, &lossy(line), &h);
+                let _ = backend.start(status, &lossy(line), &fold_repeated(h));
                 started = true;
             }
             Kind::File => {
@@ -469,4 +469,24 @@ fn connect(path: &std::path::Path, timeout: u64) -> std::io::Result<UnixStream> 
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Joins the values of a repeated response header with ", " (Set-Cookie
+/// excepted), as httpd's script-header reading does for mod_wsgi's daemon
+/// mode: clients of a daemon group see `X-A: 1, 2`, not two `X-A` lines.
+fn fold_repeated(headers: Vec<(String, String)>) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::with_capacity(headers.len());
+    for (name, value) in headers {
+        let earlier = (!name.eq_ignore_ascii_case("set-cookie"))
+            .then(|| out.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(&name)))
+            .flatten();
+        match earlier {
+            Some((_, v)) => {
+                v.push_str(", ");
+                v.push_str(&value);
+            }
+            None => out.push((name, value)),
+        }
+    }
+    out
 }

@@ -270,6 +270,12 @@ fn handle(sh: &Shared, index: usize, thread: u64, stream: UnixStream, counts: (u
         vars.push(k, v);
     }
     let (script, callable, handler_script) = (text("script"), text("callable"), text("hscript"));
+    // What a script's reload_required(resource) is given: the file the
+    // request maps to, as in embedded mode (its r->filename).
+    let resource = owned
+        .iter()
+        .find(|(k, _)| k == b"SCRIPT_FILENAME")
+        .map(|(_, v)| String::from_utf8_lossy(v).into_owned());
     let group = text("group");
     let scheme: &'static str = if meta("scheme") == b"https" {
         "https"
@@ -326,7 +332,7 @@ fn handle(sh: &Shared, index: usize, thread: u64, stream: UnixStream, counts: (u
             num("mtime"),
             &callable,
             meta("reload") == b"1",
-            None,
+            resource.as_deref(),
         ) {
             Ok(app) => {
                 sh.loaded.store(true, Ordering::Relaxed);

@@ -296,14 +296,20 @@ fn serve(r: Request, dir: &DirConfig, target: Target, has_body: bool) -> c_int {
         start_us: script_start,
     };
     let outcome = interp::with_group(group, |py| {
-        let app = match interp::load_app(
-            py,
-            script,
-            target.mtime,
-            callable,
-            dir.reloading(),
-            Some(&resource),
-        ) {
+        // What loading the script logs goes to this request's log, at the
+        // request's log level (WSGI-RS-I110, output of the script's code).
+        let loaded = {
+            let _current = wsgi::CurrentRequest::enter(&ctx);
+            interp::load_app(
+                py,
+                script,
+                target.mtime,
+                callable,
+                dir.reloading(),
+                Some(&resource),
+            )
+        };
+        let app = match loaded {
             Ok(app) => app,
             Err(e) => return load_failed(py, r, script, e),
         };

@@ -48,11 +48,15 @@ class Log(object):
         self.name = name
 
     def write(self, data):
+        if not isinstance(data, (bytes, bytearray, str)):
+            # Any other bytes-like object (memoryview, array, mmap): its
+            # bytes; anything else raises TypeError here.
+            data = memoryview(data).tobytes()
         return _native_log_write(self._h, data)
 
     def writelines(self, lines):
         for line in lines:
-            _native_log_write(self._h, line)
+            self.write(line)
 
     def flush(self):
         _native_log_flush(self._h)
@@ -88,6 +92,8 @@ def text_stream(handle, name):
 class Input(object):
     """wsgi.input: the request body."""
 
+    # Reported as mod_wsgi reports its classes (type(environ['wsgi.input'])).
+    __module__ = 'mod_wsgi'
     __slots__ = ('_h',)
 
     def __init__(self, handle):
@@ -128,6 +134,8 @@ class Input(object):
 class FileWrapper(object):
     """wsgi.file_wrapper: a real file is sent by Apache from its descriptor."""
 
+    __module__ = 'mod_wsgi'
+
     def __init__(self, filelike, blksize=8192):
         self.filelike = filelike
         self.blksize = blksize
@@ -157,6 +165,10 @@ def ssl_callables(handle):
 
 
 class Restricted(object):
+    """sys.stdin/sys.stdout under WSGIRestrictStdin/WSGIRestrictStdout."""
+
+    __module__ = 'mod_wsgi'
+
     def __init__(self, name):
         self._name = name
 
@@ -442,10 +454,25 @@ def _stale(module, mtime, reloading, resource):
     if namespace.get('__mtime__') != mtime:
         return True
     hook = namespace.get('reload_required')
-    return bool(hook(resource)) if (hook is not None and resource) else False
+    if hook is None or not resource:
+        return False
+    try:
+        return bool(hook(resource))
+    except Exception:
+        # A hook that always fails must not reload on every request: the
+        # loaded module is kept, and the failure logged.
+        import traceback
+        _native_server_log(4, "[WSGI-RS-W109] reload_required() of WSGI script '%s' "
+                              "raised; the loaded module is kept." % module.__file__)
+        for line in traceback.format_exc().rstrip().splitlines():
+            _native_server_log(4, line)
+        return False
 
 
 def _exec(path, name, mtime):
+    _native_server_log(6, "[WSGI-RS-I110] Loading WSGI script '%s' (process group '%s', "
+                          "application group '%s')." % (path, mod_wsgi.process_group,
+                                                        mod_wsgi.application_group))
     with open(path, 'rb') as f:
         source = f.read()
     code = compile(source, path, 'exec', dont_inherit=True)
@@ -470,11 +497,14 @@ def load(path, mtime, callable_name, reloading, resource=None):
     module = _loaded.get(name)
     if _stale(module, mtime, reloading, resource):
         with _lock:
-            module = _loaded.get(name)
-            if _stale(module, mtime, reloading, resource):
+            current = _loaded.get(name)
+            # Reload unless another thread did meanwhile. Not asked again:
+            # reload_required() may answer True only once (a flag file).
+            if current is module or current is None:
                 _loaded.pop(name, None)
-                module = _exec(path, name, mtime)
-                _loaded[name] = module
+                current = _exec(path, name, mtime)
+                _loaded[name] = current
+            module = current
     try:
         return getattr(module, callable_name)
     except AttributeError:

@@ -8,12 +8,13 @@ use std::os::raw::{c_char, c_int};
 use std::sync::Arc;
 
 use super::store::{Alias, ImportScript, Pattern, ServerConfig};
-use crate::apache::cmd::{self, split_conf_words, Cmd, AUTHCFG, FILEINFO, SERVER, SERVER_DIR};
+use crate::apache::cmd::{self, Cmd, AUTHCFG, FILEINFO, SERVER, SERVER_DIR};
 use crate::apache::{self, cstr_lossy, regex::Regex};
 use crate::config::daemon::DaemonGroup;
 use crate::config::proxy::{ProxyHeader, TrustedNet};
 use crate::config::python_home::{check_python_home, parse_version};
 use crate::config::scripts::{HandlerScript, ScriptRef};
+use crate::config::words::option_words;
 use crate::config::{AliasOptions, DirConfig, HeadMode};
 use crate::daemon::GroupEntry;
 use crate::ffi;
@@ -120,8 +121,11 @@ fn arg(p: *const c_char) -> String {
     unsafe { cstr_lossy(p) }.unwrap_or_default()
 }
 
-fn words(cmd: Cmd, line: *const c_char) -> Vec<String> {
-    split_conf_words(cmd.pool(), line)
+/// The words of a raw-args line read as mod_wsgi reads them: `positional`
+/// words, then `name=value` options whose values may be quoted
+/// (`config::words::option_words`).
+fn words(line: *const c_char, positional: usize) -> Vec<String> {
+    option_words(&arg(line), positional)
 }
 
 unsafe extern "C" fn script_alias(
@@ -130,7 +134,7 @@ unsafe extern "C" fn script_alias(
     line: *const c_char,
 ) -> *const c_char {
     run(cmd, |cmd| {
-        let w = words(cmd, line);
+        let w = words(line, 2);
         if w.len() < 2 {
             return Err(
                 "requires a URL-path and a file-path, e.g. WSGIScriptAlias / /srv/app/app.wsgi"
@@ -155,7 +159,7 @@ unsafe extern "C" fn script_alias_match(
     line: *const c_char,
 ) -> *const c_char {
     run(cmd, |cmd| {
-        let w = words(cmd, line);
+        let w = words(line, 2);
         if w.len() < 2 {
             return Err("requires a regular expression and a file-path, e.g. WSGIScriptAliasMatch ^/app/([^/]+) /srv/$1.wsgi".into());
         }
@@ -250,7 +254,7 @@ unsafe extern "C" fn daemon_process(
     line: *const c_char,
 ) -> *const c_char {
     run(cmd, |cmd| {
-        let group = DaemonGroup::parse(&words(cmd, line))?;
+        let group = DaemonGroup::parse(&words(line, 1))?;
         if let Some(home) = &group.python_home {
             check_home(
                 &format!("python-home= of WSGIDaemonProcess {}", group.name),
@@ -351,8 +355,8 @@ macro_rules! script_handler {
             m: *mut c_void,
             line: *const c_char,
         ) -> *const c_char {
-            run(cmd, |cmd| {
-                dir_conf(m).$field = Some(ScriptRef::parse($directive, &words(cmd, line))?);
+            run(cmd, |_| {
+                dir_conf(m).$field = Some(ScriptRef::parse($directive, &words(line, 1))?);
                 Ok(())
             })
         }
@@ -369,8 +373,8 @@ unsafe extern "C" fn handler_script(
     m: *mut c_void,
     line: *const c_char,
 ) -> *const c_char {
-    run(cmd, |cmd| {
-        let h = HandlerScript::parse(&words(cmd, line))?;
+    run(cmd, |_| {
+        let h = HandlerScript::parse(&words(line, 2))?;
         let list = &mut dir_conf(m).handler_scripts;
         list.retain(|x| x.name != h.name);
         list.push(h);
@@ -511,7 +515,7 @@ unsafe extern "C" fn import_script(
     line: *const c_char,
 ) -> *const c_char {
     run(cmd, |cmd| {
-        let w = words(cmd, line);
+        let w = words(line, 1);
         let Some((path, rest)) = w.split_first() else {
             return Err("requires a script path, process-group= and application-group=".into());
         };

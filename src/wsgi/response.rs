@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use parking_lot::Mutex;
+use pyo3::exceptions::PySystemExit;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyModule, PyTuple};
 
@@ -353,10 +354,19 @@ fn log_failure(py: Python<'_>, ctx: &RequestCtx, info: &RunInfo<'_>, code: &str,
             log(ctx, LogLevel::Error, &msg);
         }
         Failure::Python(err) | Failure::BadValue(err) => {
-            let msg = format!(
-                "[WSGI-RS-{code}] Exception occurred processing WSGI script '{}'.",
-                info.script
-            );
+            // An application cannot end an Apache process: its SystemExit
+            // is reported as such, and the request fails like any other.
+            let msg = if code == "E101" && err.is_instance_of::<PySystemExit>(py) {
+                format!(
+                    "[WSGI-RS-E108] SystemExit exception raised by WSGI script '{}' ignored; the process keeps running.",
+                    info.script
+                )
+            } else {
+                format!(
+                    "[WSGI-RS-{code}] Exception occurred processing WSGI script '{}'.",
+                    info.script
+                )
+            };
             log(ctx, LogLevel::Error, &msg);
             for line in traceback_lines(py, &err) {
                 log(ctx, LogLevel::Error, &line);

@@ -70,9 +70,15 @@ pub fn parse_status(status: &Bound<'_, PyAny>) -> PyResult<(u16, String)> {
 /// Validates the header list: a list of 2-tuples of `str`, token names,
 /// latin-1 values without control characters.
 pub fn parse_headers(headers: &Bound<'_, PyAny>) -> PyResult<Vec<(String, String)>> {
-    let list: &Bound<'_, PyList> = headers
-        .cast()
-        .map_err(|_| PyTypeError::new_err("response headers must be a list"))?;
+    let list: &Bound<'_, PyList> = headers.cast().map_err(|_| {
+        let kind = headers
+            .get_type()
+            .name()
+            .map_or_else(|_| "?".to_owned(), |n| n.to_string());
+        PyTypeError::new_err(format!(
+            "start_response() argument 2 must be list, not {kind}"
+        ))
+    })?;
     let mut out = Vec::with_capacity(list.len());
     for item in list.iter() {
         let tuple: &Bound<'_, PyTuple> = item.cast().map_err(|_| {
@@ -95,7 +101,10 @@ pub fn parse_headers(headers: &Bound<'_, PyAny>) -> PyResult<Vec<(String, String
             .map_err(|_| PyTypeError::new_err("expected unicode object for response header value"))?
             .to_str()?
             .to_owned();
-        if name.is_empty() || !name.chars().all(is_token_char) {
+        if name.is_empty() {
+            return Err(PyValueError::new_err("header name is empty"));
+        }
+        if !name.chars().all(is_token_char) {
             return Err(PyValueError::new_err(format!(
                 "response header name {name:?} is not a valid token"
             )));
@@ -135,6 +144,11 @@ pub fn _native_start_response<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let this = handle::get::<ResponseHandle>(h)?;
     let exc_info = exc_info.filter(|e| !e.is_none());
+    if exc_info.is_some_and(|e| e.cast::<PyTuple>().map_or(true, |t| t.len() != 3)) {
+        return Err(PyRuntimeError::new_err(
+            "start_response() argument 'exc_info' must be a 3-tuple or None",
+        ));
+    }
     {
         let resp = this.response.lock();
         match exc_info {

@@ -61,6 +61,16 @@ _PYTHON_VERSION: Optional[str] = None
 
 MPMS = ("event", "worker", "prefork")
 
+# Where a WSGI application runs: inside the Apache children ("embedded") or
+# in a WSGIDaemonProcess group the children proxy to ("daemon").  The WSGI
+# behaviour files run once per mode (the `mode` fixture in conftest).
+MODES = ("embedded", "daemon")
+DAEMON_GROUP = "mwrs-test"
+# One process (requests that must meet the same interpreter do), fifteen
+# threads like mod_wsgi's default; processes= given, so wsgi.multiprocess is
+# True as in mod_wsgi.
+DAEMON_OPTIONS = "processes=1 threads=15"
+
 # Base modules every instance loads (name, file).
 BASE_MODULES = [
     ("authz_core_module", "mod_authz_core.so"),
@@ -160,6 +170,8 @@ class Apache:
         mpm_conf: Optional[str] = None,
         keepalive_timeout: int = 2,
         global_group: bool = True,
+        mode: str = "embedded",
+        daemon_options: str = DAEMON_OPTIONS,
     ):
         # MWRS_TEST_MPM runs the whole suite's default instances under
         # another MPM (tests/run repeats the WSGI behaviour files under
@@ -178,7 +190,16 @@ class Apache:
         # so far).  It also avoids mod_wsgi 4.9.4 hanging for ~10 s while it
         # destroys sub-interpreters at child exit under Python 3.11.
         self.global_group = global_group
-        self.root = tempfile.mkdtemp(prefix="%s-%s-%s-" % (name, self.module, mpm), dir="/tmp")
+        if mode not in MODES:
+            raise ValueError("unknown mode %r" % mode)
+        # daemon mode: a server-wide WSGIDaemonProcess group named
+        # DAEMON_GROUP that every WSGIScriptAlias of the snippet runs in
+        # (the snippet may still pick another group per location).
+        self.mode = mode
+        self.daemon_options = daemon_options
+        # (short: a daemon socket path under it must stay within sun_path)
+        tag = "-d" if mode == "daemon" else ""
+        self.root = tempfile.mkdtemp(prefix="%s-%s-%s%s-" % (name, self.module, mpm, tag), dir="/tmp")
         os.chmod(self.root, 0o755)
         self.apps_dir = os.path.join(self.root, "apps")
         self.var_dir = os.path.join(self.root, "var")
@@ -295,11 +316,25 @@ class Apache:
             textwrap.dedent(self.mpm_conf if self.mpm_conf is not None else MPM_TUNING[self.mpm]),
             self.expand(textwrap.dedent(self.server_conf)),
             "WSGIApplicationGroup %{GLOBAL}" if self.global_group else "",
+            *self.mode_lines(),
             "# ---- test snippet",
             self.expand(textwrap.dedent(self.snippet)),
             "",
         ]
         return "\n".join(lines)
+
+    def mode_lines(self) -> List[str]:
+        """The directives that put the snippet's applications in daemon mode."""
+        if self.mode != "daemon":
+            return []
+        return [
+            "# ---- daemon mode",
+            # mod_wsgi 4.9.4 resolves its default prefix under the ServerRoot's
+            # logs/ directory, which these roots do not have.
+            'WSGISocketPrefix "%s/wsgi"' % self.run_dir,
+            "WSGIDaemonProcess %s %s" % (DAEMON_GROUP, self.daemon_options),
+            "WSGIProcessGroup %s" % DAEMON_GROUP,
+        ]
 
     def write_conf(self) -> None:
         with open(self.conf_path, "w") as f:
@@ -476,11 +511,7 @@ class Apache:
     # ------------------------------------------------------------------ logs
 
     def error_log(self) -> str:
-        try:
-            with open(self.error_log_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
+        return _read_from(self.error_log_path, 0)
 
     def log_size(self) -> int:
         try:
@@ -489,29 +520,29 @@ class Apache:
             return 0
 
     def log_since(self, mark: int) -> str:
-        try:
-            with open(self.error_log_path, "rb") as f:
-                f.seek(mark)
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
+        return _read_from(self.error_log_path, mark)
 
     def wait_log(self, pattern: str, mark: int = 0, timeout: float = 5.0) -> Optional[re.Match]:
         """Wait until ``pattern`` (regex) appears in the log after ``mark``."""
-        rx = re.compile(pattern)
-        deadline = time.time() + timeout
-        while True:
-            m = rx.search(self.log_since(mark))
-            if m or time.time() >= deadline:
-                return m
-            time.sleep(0.05)
+        return _wait_for(lambda: self.log_since(mark), pattern, timeout)
 
-    def access_log(self) -> str:
+    def access_log(self, mark: int = 0) -> str:
+        return _read_from(self.access_log_path, mark)
+
+    def access_log_size(self) -> int:
         try:
-            with open(self.access_log_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
+            return os.path.getsize(self.access_log_path)
         except OSError:
-            return ""
+            return 0
+
+    def wait_access_log(self, pattern: str, mark: int = 0, timeout: float = 10.0) -> Optional[re.Match]:
+        """Wait until ``pattern`` (regex) appears in the access log after ``mark``.
+
+        A request's access-log line is written once it is over, after every
+        error-log line the module writes for it: waiting for it is how a test
+        knows that the log it reads next is complete.
+        """
+        return _wait_for(lambda: self.access_log(mark), pattern, timeout)
 
     # ------------------------------------------------------------------ http
 
@@ -542,7 +573,28 @@ class Apache:
             return b"".join(chunks)
 
     def __repr__(self) -> str:
-        return "<Apache %s/%s port=%d root=%s>" % (self.module, self.mpm, self.port, self.root)
+        return "<Apache %s/%s/%s port=%d root=%s>" % (self.module, self.mpm, self.mode, self.port, self.root)
+
+
+def _read_from(path: str, mark: int) -> str:
+    """The text of ``path`` from byte ``mark`` on ("" if it cannot be read)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(mark)
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def _wait_for(read, pattern: str, timeout: float) -> Optional[re.Match]:
+    """Wait until ``pattern`` matches what ``read()`` returns, or time runs out."""
+    rx = re.compile(pattern)
+    deadline = time.time() + timeout
+    while True:
+        m = rx.search(read())
+        if m or time.time() >= deadline:
+            return m
+        time.sleep(0.05)
 
 
 def _alive(pid: int) -> bool:
