@@ -17,7 +17,6 @@ use crate::apache::process::Argv;
 use crate::apache::server;
 use crate::apache::Level;
 use crate::{interp, wsgi};
-use pyo3::prelude::*;
 
 static TERM: AtomicBool = AtomicBool::new(false);
 static USR1: AtomicBool = AtomicBool::new(false);
@@ -129,16 +128,10 @@ fn start_python(g: &GroupEntry) -> Result<(), String> {
         build_date: server::build_date(),
         process_group: c.name.clone(),
         server_metrics: c.server_metrics,
+        interpreter: main.interpreter.with_switch_interval(c.switch_interval),
     };
     wsgi::set_process_logger(process_log);
     interp::initialize(&settings, wsgi::prepare_interpreter)?;
-    if let Some(s) = c.switch_interval {
-        interp::with_python(|py| {
-            let _ = py
-                .import("sys")
-                .and_then(|m| m.call_method1("setswitchinterval", (s,)));
-        });
-    }
     Ok(())
 }
 

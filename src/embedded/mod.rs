@@ -53,6 +53,7 @@ pub fn start_python(s: Server) -> bool {
         build_date: server::build_date(),
         process_group: String::new(),
         server_metrics: py_conf.server_metrics,
+        interpreter: py_conf.interpreter.clone(),
     };
     wsgi::set_process_logger(process_log);
     if let Err(e) = interp::initialize(&settings, wsgi::prepare_interpreter) {

@@ -393,17 +393,23 @@ def configure(version, apache_version, threads, processes, python_path,
         _os().environ['PYTHON_EGG_CACHE'] = options['python_eggs']
     if python_path:
         _add_site_dirs(python_path)
+    if options.get('switch_interval'):
+        # per GIL: an interpreter with its own GIL needs its own setting
+        sys.setswitchinterval(options['switch_interval'])
     if group:
-        _watch_extensions(group)
+        _watch_extensions(group, bool(options.get('own_gil')))
 
 
-def _watch_extensions(group):
+def _watch_extensions(group, own_gil):
     """In a named sub-interpreter, warn once about each C extension that
     uses single-phase initialisation (it does not support
-    sub-interpreters)."""
+    sub-interpreters). With its own GIL, CPython refuses such extensions
+    (and those not declaring per-interpreter GIL support): the refusal
+    becomes an ImportError saying what to do, logged once per module."""
     from importlib import machinery
     loader = machinery.ExtensionFileLoader
     original = loader.exec_module
+    original_create = loader.create_module
     warned = set()
 
     def exec_module(self, module):
@@ -418,7 +424,25 @@ def _watch_extensions(group):
                                "interpreter with WSGIApplicationGroup %%{GLOBAL}."
                                % (group, name))
 
+    def create_module(self, spec):
+        try:
+            return original_create(self, spec)
+        except ImportError as e:
+            if 'subinterpreter' not in str(e):
+                raise
+            text = ("C extension module '%s' cannot be loaded in application group '%s', "
+                    "which has its own GIL (WSGIPerInterpreterGIL On): it does not "
+                    "support per-interpreter GIL. Run this application with "
+                    "WSGIApplicationGroup %%{GLOBAL}, or set WSGIPerInterpreterGIL Off "
+                    "for this group." % (spec.name, group))
+            if spec.name not in warned:
+                warned.add(spec.name)
+                _native_server_log(3, "[WSGI-RS-E306] " + text)
+            raise ImportError(text, name=spec.name, path=getattr(spec, 'origin', None)) from e
+
     loader.exec_module = exec_module
+    if own_gil:
+        loader.create_module = create_module
 
 
 # ---------------------------------------------------------------- loading

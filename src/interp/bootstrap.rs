@@ -38,9 +38,26 @@ pub fn install(py: Python<'_>, settings: &Settings, group: &str, prepare: Prepar
     let options = PyDict::new(py);
     super::extensions::install(&module)?;
     prepare(&module, &options)?;
-    options.set_item("restrict_stdin", settings.restrict_stdin)?;
-    options.set_item("restrict_stdout", settings.restrict_stdout)?;
-    options.set_item("restrict_signal", settings.restrict_signal)?;
+    let chosen = settings.interpreter.resolve(&settings.process_group, group);
+    let mut python_path = settings.python_path.clone();
+    python_path.extend(chosen.python_path.iter().cloned());
+    options.set_item(
+        "restrict_stdin",
+        chosen.restrict_stdin.unwrap_or(settings.restrict_stdin),
+    )?;
+    options.set_item(
+        "restrict_stdout",
+        chosen.restrict_stdout.unwrap_or(settings.restrict_stdout),
+    )?;
+    options.set_item(
+        "restrict_signal",
+        chosen.restrict_signal.unwrap_or(settings.restrict_signal),
+    )?;
+    options.set_item("switch_interval", chosen.switch_interval)?;
+    options.set_item(
+        "own_gil",
+        super::interpreters::wants_own_gil(settings, group),
+    )?;
     options.set_item("python_eggs", settings.python_eggs.as_deref())?;
     options.set_item("description", &settings.server_description)?;
     options.set_item("mpm_name", &settings.mpm_name)?;
@@ -53,7 +70,7 @@ pub fn install(py: Python<'_>, settings: &Settings, group: &str, prepare: Prepar
             settings.apache_version,
             settings.threads_per_process,
             settings.maximum_processes,
-            settings.python_path.clone(),
+            python_path,
             group,
             &settings.process_group,
             options,

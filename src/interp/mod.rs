@@ -5,6 +5,7 @@
 //! WSGI scripts as modules.
 
 mod bootstrap;
+pub mod compat;
 mod extensions;
 pub mod handle;
 mod init;
