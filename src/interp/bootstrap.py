@@ -393,6 +393,8 @@ def configure(version, apache_version, threads, processes, python_path,
         _os().environ['PYTHON_EGG_CACHE'] = options['python_eggs']
     if python_path:
         _add_site_dirs(python_path)
+    if options.get('notice'):
+        _native_server_log(5, options['notice'])
     if options.get('switch_interval'):
         # per GIL: an interpreter with its own GIL needs its own setting
         sys.setswitchinterval(options['switch_interval'])

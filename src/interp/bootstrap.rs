@@ -15,6 +15,12 @@ const SOURCE: &std::ffi::CStr = match std::ffi::CStr::from_bytes_with_nul(
 
 const MODULE: &str = "_mod_wsgi_rs";
 
+/// Logged once per process (by its main interpreter) when the
+/// configuration uses options this Python cannot honour.
+const OLD_PYTHON_NOTICE: &str = "[WSGI-RS-N307] WSGIPerInterpreterGIL and WSGIFreeThreading \
+     (also inside <WSGIInterpreterOptions>) need Python 3.12 or later (free threading: a \
+     free-threaded build); this Python ignores them";
+
 /// What the hosting layer adds to each interpreter before it is
 /// configured (native functions, stream handles).
 pub type Prepare = fn(&Bound<'_, PyModule>, &Bound<'_, PyDict>) -> PyResult<()>;
@@ -58,6 +64,9 @@ pub fn install(py: Python<'_>, settings: &Settings, group: &str, prepare: Prepar
         "own_gil",
         super::interpreters::wants_own_gil(settings, group),
     )?;
+    if group.is_empty() && !super::compat::OWN_GIL && settings.interpreter.uses_new_features() {
+        options.set_item("notice", OLD_PYTHON_NOTICE)?;
+    }
     options.set_item("python_eggs", settings.python_eggs.as_deref())?;
     options.set_item("description", &settings.server_description)?;
     options.set_item("mpm_name", &settings.mpm_name)?;

@@ -7,6 +7,7 @@ use std::ffi::c_void;
 use std::os::raw::{c_char, c_int};
 use std::sync::Arc;
 
+use super::interp_directives;
 use super::store::{Alias, ImportScript, Pattern, ServerConfig};
 use crate::apache::cmd::{self, split_conf_words, Cmd, AUTHCFG, FILEINFO, SERVER, SERVER_DIR};
 use crate::apache::{self, cstr_lossy, regex::Regex};
@@ -20,7 +21,7 @@ use crate::ffi;
 
 /// `command_rec` array terminated by a zeroed entry.
 #[repr(transparent)]
-pub struct Table(pub [ffi::command_rec; 43]);
+pub struct Table(pub [ffi::command_rec; 47]);
 // SAFETY: httpd only reads the table; the pointers in it are 'static.
 unsafe impl Sync for Table {}
 
@@ -73,13 +74,20 @@ pub static TABLE: Table = Table([
     cmd::flag(c"WSGIErrorOverride", error_override, FILEINFO, c"On: daemon error responses (4xx/5xx) are replaced by Apache's ErrorDocument"),
     cmd::flag(c"WSGILazyInitialization", accepted_flag, SERVER, c"Accepted for compatibility: Python always starts in the child processes"),
     cmd::flag(c"WSGIVerboseDebugging", accepted_flag, SERVER, c"Accepted for compatibility: use LogLevel wsgi:debug"),
+    cmd::flag(c"WSGIPerInterpreterGIL", interp_directives::per_interpreter_gil, SERVER, c"On: named application groups get their own GIL (Python 3.12+)"),
+    cmd::take1(c"WSGISwitchInterval", interp_directives::switch_interval, SERVER, c"Seconds between GIL hand-offs (sys.setswitchinterval)"),
+    cmd::flag(c"WSGIFreeThreading", interp_directives::free_threading, SERVER, c"On: a free-threaded Python runs without the GIL"),
+    cmd::raw_args(c"<WSGIInterpreterOptions", interp_directives::interpreter_options, SERVER, c"[process-group=NAME] [application-group=NAME]: interpreter options for those groups"),
     // SAFETY: a zeroed command_rec (null name) terminates the table.
     unsafe { std::mem::zeroed() },
 ]);
 
 /// Runs a directive handler inside the panic guard and turns its result
 /// into what httpd expects.
-fn run(cmd: *mut ffi::cmd_parms, body: impl FnOnce(Cmd) -> Result<(), String>) -> *const c_char {
+pub(super) fn run(
+    cmd: *mut ffi::cmd_parms,
+    body: impl FnOnce(Cmd) -> Result<(), String>,
+) -> *const c_char {
     apache::guard(
         "directive",
         c"mod_wsgi_rs: internal error parsing a directive".as_ptr(),
@@ -99,7 +107,7 @@ fn run(cmd: *mut ffi::cmd_parms, body: impl FnOnce(Cmd) -> Result<(), String>) -
     )
 }
 
-fn server_conf<'a>(cmd: Cmd) -> &'a mut ServerConfig {
+pub(super) fn server_conf<'a>(cmd: Cmd) -> &'a mut ServerConfig {
     // SAFETY: the slot was created by create_server_config for this
     // server and is only written while the configuration is parsed, on
     // one thread.
@@ -115,7 +123,7 @@ fn dir_conf<'a>(mconfig: *mut c_void) -> &'a mut DirConfig {
     unsafe { &mut *mconfig.cast::<DirConfig>() }
 }
 
-fn arg(p: *const c_char) -> String {
+pub(super) fn arg(p: *const c_char) -> String {
     // SAFETY: httpd passes NUL-terminated argument strings.
     unsafe { cstr_lossy(p) }.unwrap_or_default()
 }

@@ -5,6 +5,7 @@ mod auth;
 mod check;
 mod directives;
 mod hooks;
+mod interp_directives;
 pub mod store;
 
 use std::ffi::c_void;
