@@ -12,6 +12,8 @@ Apache instance that logged something) are attached to the failure report.
 """
 
 import os
+import re
+import subprocess
 import sys
 
 import pytest
@@ -29,11 +31,43 @@ def pytest_report_header(config):
     return "WSGI module under test: %s (%s)" % (MODULE, _ap.module_path(MODULE))
 
 
+def _reference_version():
+    """The version of Debian's mod_wsgi in this system (4.9.4 on Debian 12, 5.0.2 on
+    Debian 13 and sid), from dpkg; None when it is not installed."""
+    try:
+        out = subprocess.run(
+            ["dpkg-query", "-W", "-f=${Version}", "libapache2-mod-wsgi-py3"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        ).stdout
+    except OSError:
+        return None
+    m = re.match(r"(?:\d+:)?(\d+(?:\.\d+)*)", out.strip())
+    return m.group(1) if m else None
+
+
+REF_VERSION = _reference_version()
+REF_NAME = "mod_wsgi %s" % (REF_VERSION or "(version unknown)")
+
+
+def _version_tuple(v):
+    return tuple(int(x) for x in v.split("."))
+
+
+def pytest_report_header(config):
+    ref = " (Debian's %s)" % REF_NAME if IS_MOD_WSGI else ""
+    return "WSGI module under test: %s (%s)%s" % (MODULE, _ap.module_path(MODULE), ref)
+
+
 def pytest_configure(config):
-    config.addinivalue_line("markers", "mod_wsgi_bug(reason): known mod_wsgi 4.9.4 bug; xfail only against mod_wsgi")
     config.addinivalue_line(
         "markers",
-        "mwrs_only(reason): behaviour the issues require beyond mod_wsgi 4.9.4; skipped against mod_wsgi",
+        "mod_wsgi_bug(reason, fixed_in=None): known bug of Debian's mod_wsgi (4.9.4/5.0.2); "
+        "strict xfail only against mod_wsgi, and only below fixed_in when given",
+    )
+    config.addinivalue_line(
+        "markers",
+        "mwrs_only(reason): behaviour the issues require beyond Debian's mod_wsgi (4.9.4/5.0.2); "
+        "skipped against mod_wsgi",
     )
 
 
@@ -41,12 +75,14 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         m = item.get_closest_marker("mod_wsgi_bug")
         if m is not None and IS_MOD_WSGI:
-            reason = m.args[0] if m.args else m.kwargs.get("reason", "known mod_wsgi 4.9.4 bug")
-            item.add_marker(pytest.mark.xfail(reason="mod_wsgi 4.9.4 bug: " + reason, strict=True))
+            reason = m.args[0] if m.args else m.kwargs.get("reason", "known mod_wsgi bug")
+            fixed_in = m.kwargs.get("fixed_in")
+            if not (fixed_in and REF_VERSION and _version_tuple(REF_VERSION) >= _version_tuple(fixed_in)):
+                item.add_marker(pytest.mark.xfail(reason="%s bug: %s" % (REF_NAME, reason), strict=True))
         m = item.get_closest_marker("mwrs_only")
         if m is not None and IS_MOD_WSGI:
             reason = m.args[0] if m.args else m.kwargs.get("reason", "mod_wsgi_rs-only behaviour")
-            item.add_marker(pytest.mark.skip(reason="not in mod_wsgi 4.9.4: " + reason))
+            item.add_marker(pytest.mark.skip(reason="not in %s: %s" % (REF_NAME, reason)))
 
 
 @pytest.fixture(autouse=True)

@@ -266,7 +266,8 @@ def test_python_home_other_version(configtest, old_venv):
     assert rc != 0, out
     syntax_error_at(ap, out, "WSGIPythonHome")
     assert "[WSGI-RS-E602]" in out, out
-    assert "Python 3.9" in out and "Python 3.11" in out, out
+    # the message names the Python the module embeds: 3.11 on Debian 12, 3.13 on 13, …
+    assert "Python 3.9" in out and "Python %s" % _ap.python_version() in out, out
     assert old_venv in out
 
 
@@ -277,7 +278,7 @@ def test_daemon_python_home_other_version(configtest, old_venv):
     )
     assert rc != 0, out
     assert "[WSGI-RS-E602]" in out, out
-    assert "3.9" in out and "3.11" in out, out
+    assert "3.9" in out and _ap.python_version() in out, out
 
 
 # -------------------------------------------------------------- missing script
