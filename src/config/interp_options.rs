@@ -107,14 +107,12 @@ impl InterpreterOptions {
         out
     }
 
-    /// True when any level sets one of the 3.12+ interpreter options
-    /// (for the one notice on older Pythons).
+    /// True when any level turns on an option that needs CPython 3.12+
+    /// (for the one notice on older Pythons). The switch interval works
+    /// on every version.
     pub fn uses_new_features(&self) -> bool {
-        let set = |o: &Options| {
-            o.per_interpreter_gil.is_some()
-                || o.switch_interval.is_some()
-                || o.free_threading.is_some()
-        };
+        let set =
+            |o: &Options| o.per_interpreter_gil == Some(true) || o.free_threading == Some(true);
         set(&self.base) || self.sections.iter().any(|s| set(&s.options))
     }
 }

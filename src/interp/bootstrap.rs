@@ -59,11 +59,13 @@ pub fn install(py: Python<'_>, settings: &Settings, group: &str, prepare: Prepar
         "restrict_signal",
         chosen.restrict_signal.unwrap_or(settings.restrict_signal),
     )?;
-    options.set_item("switch_interval", chosen.switch_interval)?;
-    options.set_item(
-        "own_gil",
-        super::interpreters::wants_own_gil(settings, group),
-    )?;
+    // The switch interval belongs to a GIL: the main interpreter's (shared
+    // by groups without their own) and each own-GIL group's.
+    let own_gil = super::interpreters::wants_own_gil(settings, group);
+    if group.is_empty() || own_gil {
+        options.set_item("switch_interval", chosen.switch_interval)?;
+    }
+    options.set_item("own_gil", own_gil)?;
     if group.is_empty() && !super::compat::OWN_GIL && settings.interpreter.uses_new_features() {
         options.set_item("notice", OLD_PYTHON_NOTICE)?;
     }
