@@ -9,7 +9,8 @@
 //! | The thread's attached state (`current_thread_state`) | `_PyThreadState_UncheckedGet`: the GIL holder's state, whatever thread it belongs to | thread-local (`PyThreadState_GetUnchecked` from 3.13; the private getter is gone from the public headers) |
 //! | `PyGILState` | bound to the first state a thread creates | rebound to every state a thread attaches, a sub-interpreter's too: never trusted to pick the main interpreter (`thread.rs`) |
 //! | Sub-interpreters (`new_interpreter`) | `Py_NewInterpreter`, shared GIL | `Py_NewInterpreterFromConfig`; an own GIL (PEP 684) on request |
-//! | Extensions in an own-GIL interpreter | — | CPython refuses those not declaring per-interpreter GIL support (`ImportError`) |
+//! | Extensions in an own-GIL interpreter | — | CPython refuses those not declaring per-interpreter GIL support (`ImportError`), single-phase ones only after running their init |
+//! | A single-phase module in a sub-interpreter | has its definition | 3.13+: a copy of the main interpreter's, without definition (`SINGLE_PHASE_COPY_HAS_NO_DEF`) |
 //! | Free-threaded build (`Py_GIL_DISABLED`, 3.13+) | — | `PyConfig.enable_gil` decides whether the GIL is on |
 //! | Finalising with sub-interpreters alive | aborts | ends them, but only when no other thread state exists in them |
 //!
@@ -29,6 +30,14 @@ pub const FREE_THREADED: bool = cfg!(Py_GIL_DISABLED);
 /// every worker thread's state in it is gone, which the MPM never
 /// guarantees at child exit.
 pub const FINALIZE_WITH_SUBINTERPRETERS: bool = false;
+
+/// A single-phase extension module imported in a sub-interpreter is,
+/// from 3.13 on, a copy of the main interpreter's module whose definition
+/// pointer is not set (`PyModule_GetDef` returns null); multi-phase
+/// modules always have theirs. So an extension module without a
+/// definition is single-phase, on every version (before 3.13 every
+/// extension module has one).
+pub const SINGLE_PHASE_COPY_HAS_NO_DEF: bool = true;
 
 /// The thread state current on this thread's side of the GIL: null when
 /// none. On 3.11 it is the GIL holder's state, possibly another thread's

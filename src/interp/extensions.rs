@@ -7,8 +7,9 @@
 use pyo3::prelude::*;
 use pyo3::{ffi, wrap_pyfunction};
 
-/// True when `module` is an extension module that uses single-phase
-/// initialisation (its definition has no `m_slots`).
+/// True when `module` (made by the extension loader) uses single-phase
+/// initialisation: its definition has no `m_slots`, or it has no
+/// definition at all (see `compat::SINGLE_PHASE_COPY_HAS_NO_DEF`).
 #[pyfunction]
 fn _native_single_phase(module: &Bound<'_, PyAny>) -> bool {
     // SAFETY: the GIL is held; PyModule_GetDef accepts any module object
@@ -20,7 +21,7 @@ fn _native_single_phase(module: &Bound<'_, PyAny>) -> bool {
         let def = ffi::PyModule_GetDef(module.as_ptr());
         if def.is_null() {
             ffi::PyErr_Clear();
-            return false;
+            return super::compat::SINGLE_PHASE_COPY_HAS_NO_DEF;
         }
         (*def).m_slots.is_null()
     }
