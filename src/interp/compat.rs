@@ -96,10 +96,3 @@ pub fn set_free_threading(cfg: &mut ffi::PyConfig, free_threading: bool) {
     }
     let _ = (cfg, free_threading);
 }
-
-/// The running CPython's version as (major, minor), from `Py_Version`.
-pub fn runtime_version() -> (u32, u32) {
-    // SAFETY: Py_Version is a constant exported by libpython (3.11+).
-    let v = unsafe { ffi::Py_Version } as u32;
-    (v >> 24, (v >> 16) & 0xff)
-}
