@@ -29,16 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 
 from harness.apache import Apache, python_version  # noqa: E402
-
-ONE_CHILD = """
-    StartServers 1
-    ServerLimit 1
-    ThreadLimit 4
-    ThreadsPerChild 4
-    MaxRequestWorkers 4
-    MinSpareThreads 1
-    MaxSpareThreads 8
-"""
+from test_interp_gil import ONE_CHILD  # noqa: E402  (one child, 4 threads)
 
 APP = r"""
 import time

@@ -19,9 +19,8 @@ pub unsafe extern "C" fn per_interpreter_gil(
     _m: *mut c_void,
     on: c_int,
 ) -> *const c_char {
-    run(cmd, |cmd| {
-        cmd.check_global_only()?;
-        server_conf(cmd).python.interpreter.base.per_interpreter_gil = Some(on != 0);
+    set_base(cmd, |o| {
+        o.per_interpreter_gil = Some(on != 0);
         Ok(())
     })
 }
@@ -32,10 +31,8 @@ pub unsafe extern "C" fn switch_interval(
     _m: *mut c_void,
     value: *const c_char,
 ) -> *const c_char {
-    run(cmd, |cmd| {
-        cmd.check_global_only()?;
-        let seconds = parse_switch_interval(&arg(value))?;
-        server_conf(cmd).python.interpreter.base.switch_interval = Some(seconds);
+    set_base(cmd, |o| {
+        o.switch_interval = Some(parse_switch_interval(&arg(value))?);
         Ok(())
     })
 }
@@ -46,10 +43,20 @@ pub unsafe extern "C" fn free_threading(
     _m: *mut c_void,
     on: c_int,
 ) -> *const c_char {
+    set_base(cmd, |o| {
+        o.free_threading = Some(on != 0);
+        Ok(())
+    })
+}
+
+/// Sets a server-level (base) interpreter option.
+fn set_base(
+    cmd: *mut ffi::cmd_parms,
+    set: impl FnOnce(&mut Options) -> Result<(), String>,
+) -> *const c_char {
     run(cmd, |cmd| {
         cmd.check_global_only()?;
-        server_conf(cmd).python.interpreter.base.free_threading = Some(on != 0);
-        Ok(())
+        set(&mut server_conf(cmd).python.interpreter.base)
     })
 }
 
