@@ -118,17 +118,23 @@ def _spin_apache(make_apache, on):
 @NEEDS_312
 def test_per_interpreter_gil_groups_run_python_at_the_same_time(make_apache_fn):
     ap = _spin_apache(make_apache_fn, True)
-    both = 0
-    for a, b in _pair(ap):
+    both, rounds, sizes = 0, 0, []
+    # a few rounds: on a busy machine the two threads are not always on
+    # two cores at the same moment (under one GIL the count is always 0)
+    while both < 5 and rounds < 8:
+        rounds += 1
+        (a, b), = _pair(ap, rounds=1)
         assert (a["group"], b["group"]) == ("A", "B")
         assert a["sysmods"] != b["sysmods"]
         # A has its own GIL, so its own switch interval
         assert a["switch"] == pytest.approx(0.002) and b["switch"] == pytest.approx(0.005)
+        sizes.append((len(a["samples"]), len(b["samples"])))
         both += _inside(a["samples"], b["samples"]) + _inside(b["samples"], a["samples"])
     # isolation intact, and %{GLOBAL} still in the main interpreter
     g = requests.get(ap.url("/g"), timeout=60).json()
     assert g["group"] == "" and g["sysmods"] not in (a["sysmods"], b["sysmods"])
-    assert both >= 20, "groups A and B never ran Python at the same moment (%d samples)" % both
+    assert both >= 5, ("groups A and B ran Python at the same moment for only %d samples in %d rounds "
+                       "(samples per request %s, load %s)" % (both, rounds, sizes, open("/proc/loadavg").read()))
     assert "WSGI-RS-N307" not in ap.error_log()
     assert_no_crash(ap)
 

@@ -440,7 +440,8 @@ def _watch_extensions(group, own_gil):
             warned.add(name)
             _native_server_log(4, "[WSGI-RS-W301] application group '%s' imported the C "
                                "extension module '%s', which does not support "
-                               "sub-interpreters (single-phase initialisation); it may "
+                               "sub-interpreters (single-phase initialisation, or it says "
+                               "so); it may "
                                "misbehave or hang here. Run this application in the main "
                                "interpreter with WSGIApplicationGroup %%{GLOBAL}."
                                % (group, name))

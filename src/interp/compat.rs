@@ -11,6 +11,7 @@
 //! | Sub-interpreters (`new_interpreter`) | `Py_NewInterpreter`, shared GIL | `Py_NewInterpreterFromConfig`; an own GIL (PEP 684) on request |
 //! | Extensions in an own-GIL interpreter | — | CPython refuses those not declaring per-interpreter GIL support (`ImportError`), single-phase ones only after running their init |
 //! | A single-phase module in a sub-interpreter | has its definition | 3.13+: a copy of the main interpreter's, without definition (`SINGLE_PHASE_COPY_HAS_NO_DEF`) |
+//! | A module saying it does not support sub-interpreters | — | `Py_mod_multiple_interpreters` slot (`refuses_subinterpreters`; its id changes in 3.15) |
 //! | Free-threaded build (`Py_GIL_DISABLED`, 3.13+) | — | `PyConfig.enable_gil` decides whether the GIL is on |
 //! | Finalising with sub-interpreters alive | aborts | ends them, but only when no other thread state exists in them |
 //!
@@ -38,6 +39,23 @@ pub const FINALIZE_WITH_SUBINTERPRETERS: bool = false;
 /// definition is single-phase, on every version (before 3.13 every
 /// extension module has one).
 pub const SINGLE_PHASE_COPY_HAS_NO_DEF: bool = true;
+
+/// True when a module definition's slot says the module does not
+/// support sub-interpreters (`Py_mod_multiple_interpreters` set to
+/// `Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED`, 3.12+). The slot's id is
+/// 3 up to 3.14 (still accepted by 3.15) and 3.15's new number after.
+pub fn refuses_subinterpreters(slot: &ffi::PyModuleDef_Slot) -> bool {
+    #[cfg(Py_3_12)]
+    {
+        (slot.slot == 3 || slot.slot == ffi::Py_mod_multiple_interpreters)
+            && slot.value == ffi::Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED
+    }
+    #[cfg(not(Py_3_12))]
+    {
+        let _ = slot;
+        false
+    }
+}
 
 /// The thread state current on this thread's side of the GIL: null when
 /// none. On 3.11 it is the GIL holder's state, possibly another thread's
