@@ -13,7 +13,7 @@
 //! | A single-phase module in a sub-interpreter | has its definition | 3.13+: a copy of the main interpreter's, without definition (`SINGLE_PHASE_COPY_HAS_NO_DEF`) |
 //! | A module saying it does not support sub-interpreters | — | `Py_mod_multiple_interpreters` slot (`refuses_subinterpreters`; its id changes in 3.15) |
 //! | Free-threaded build (`Py_GIL_DISABLED`, 3.13+) | — | `PyConfig.enable_gil` decides whether the GIL is on |
-//! | Finalising with sub-interpreters alive | aborts | ends them, but only when no other thread state exists in them |
+//! | Finalising with sub-interpreters alive | aborts | `Py_FinalizeEx` ends them itself, which needs every other thread state in them gone: not attempted (`FINALIZE_WITH_SUBINTERPRETERS`) |
 //!
 //! `PyConfig`'s layout differs between versions too; pyo3-ffi declares it
 //! per version and init.rs sets only fields every version has.
@@ -27,9 +27,9 @@ pub const OWN_GIL: bool = cfg!(Py_3_12);
 pub const FREE_THREADED: bool = cfg!(Py_GIL_DISABLED);
 
 /// Finalisation is skipped whenever sub-interpreters exist, on every
-/// version: 3.11 aborts, and 3.12+ can end a sub-interpreter only once
-/// every worker thread's state in it is gone, which the MPM never
-/// guarantees at child exit.
+/// version: 3.11 aborts, and ending a sub-interpreter needs every worker
+/// thread's state in it gone, which nothing here guarantees at child
+/// exit (the states are kept for the threads' lives).
 pub const FINALIZE_WITH_SUBINTERPRETERS: bool = false;
 
 /// A single-phase extension module imported in a sub-interpreter is,
