@@ -3,7 +3,7 @@
 
 One Apache child (event MPM, 4 threads), two named application groups
 serving the same CPU-bound handler (about 5 ms of pure Python, calibrated
-when the script loads), two client connections (one `ab -k -c 1` per
+once before both runs), two client connections (one `ab -k -c 1` per
 group, run at the same time). Requests per second with
 `WSGIPerInterpreterGIL On` against `Off`, and their ratio (target >= 1.8x
 on Python 3.12+, where On gives each group its own GIL; on 3.11 both runs
@@ -31,7 +31,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 from harness.apache import Apache, python_version  # noqa: E402
 from test_interp_gil import ONE_CHILD  # noqa: E402  (one child, 4 threads)
 
-APP = r"""
+# The work per request: N iterations, calibrated once by the benchmark
+# (not per interpreter: both runs must do the same work).
+SPIN = r"""
 import time
 
 def _spin(n):
@@ -39,22 +41,24 @@ def _spin(n):
     for i in range(n):
         x += i * i
     return x
+"""
 
-def _calibrate(target=0.005):
-    n = 20000
-    while True:
-        t = time.perf_counter()
-        _spin(n)
-        took = time.perf_counter() - t
-        if took > 0.002:
-            return max(1, int(n * target / took))
-        n *= 2
+CALIBRATE = SPIN + r"""
+best = None
+for _ in range(20):
+    t = time.perf_counter()
+    _spin(100000)
+    took = time.perf_counter() - t
+    best = took if best is None else min(best, took)
+print(int(100000 * 0.005 / best))
+"""
 
-N = _calibrate()
+APP = SPIN + r"""
+N = %d
 
 def application(environ, start_response):
     _spin(N)
-    body = b'%d\n' % N
+    body = b'%%d\n' %% N
     start_response('200 OK', [('Content-Type', 'text/plain'), ('Content-Length', str(len(body)))])
     return [body]
 """
@@ -74,8 +78,8 @@ def ab(url, seconds, out):
     out[url] = (float(m.group(1)) if m else 0.0, int(failed.group(1)) if failed else -1)
 
 
-def measure(gil, seconds, runs):
-    ap = Apache(CONF.format(gil=gil), apps={"spin.wsgi": APP}, mpm_conf=ONE_CHILD,
+def measure(gil, seconds, runs, n):
+    ap = Apache(CONF.format(gil=gil), apps={"spin.wsgi": APP % n}, mpm_conf=ONE_CHILD,
                 global_group=False, loglevel="warn", name="gilbench")
     ap.start()
     try:
@@ -104,9 +108,12 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     args = ap.parse_args()
     print("Python %s; load average before: %s" % (python_version(), open("/proc/loadavg").read().split()[:3]))
+    n = int(subprocess.run([os.environ.get("PYO3_PYTHON", "/usr/bin/python3"), "-c", CALIBRATE],
+                           stdout=subprocess.PIPE, text=True, check=True).stdout)
+    print("work per request: %d loop iterations (about 5 ms on an idle core)" % n)
     medians = {}
     for gil in ("Off", "On"):
-        res = measure(gil, args.seconds, args.runs)
+        res = measure(gil, args.seconds, args.runs, n)
         for total, out, failed in res:
             print("WSGIPerInterpreterGIL %-3s  %7.1f req/s  (A %.1f, B %.1f; failed %d)"
                   % (gil, total, out[next(k for k in out if k.endswith("/a"))][0],
