@@ -7,6 +7,7 @@ pub mod alias;
 pub mod daemon;
 pub mod dir;
 pub mod groups;
+pub mod interp_options;
 pub mod proxy;
 pub mod python_home;
 pub mod scripts;

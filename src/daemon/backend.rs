@@ -53,8 +53,10 @@ pub(super) struct DaemonBackend {
     pub(super) pending: Option<Vec<u8>>,
     /// A HEAD request: body writes are dropped.
     pub(super) header_only: bool,
-    /// Prefixes the request's log lines.
-    pub(super) request_id: String,
+    /// Prefixes the request's log lines: the client, as mod_wsgi's
+    /// daemons name it (`[remote ADDR:PORT]`), and the request id that the
+    /// Apache child's lines about the same request carry.
+    pub(super) log_tag: String,
 }
 
 impl Drop for DaemonBackend {
@@ -211,6 +213,6 @@ impl Backend for DaemonBackend {
 
     fn log(&self, level: LogLevel, msg: &str) {
         let l = crate::request::level(level);
-        super::dlog(l, &format!("[request {}] {msg}", self.request_id));
+        super::dlog(l, &format!("{} {msg}", self.log_tag));
     }
 }

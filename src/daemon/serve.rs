@@ -263,6 +263,10 @@ fn handle(sh: &Shared, index: usize, thread: u64, stream: UnixStream, counts: (u
         fired: false,
         stream: Some(stream.clone()),
     });
+    let mut vars = CgiVars::default();
+    for (k, v) in &owned {
+        vars.push(k, v);
+    }
     let backend = DaemonBackend {
         w: SharedStream(stream.clone()),
         r: Some(reader),
@@ -270,12 +274,8 @@ fn handle(sh: &Shared, index: usize, thread: u64, stream: UnixStream, counts: (u
         body_done: !head.has_body,
         pending: None,
         header_only: head.header_only,
-        request_id: head.request_id.clone(),
+        log_tag: log_tag(&vars, &head.request_id),
     };
-    let mut vars = CgiVars::default();
-    for (k, v) in &owned {
-        vars.push(k, v);
-    }
     let port = head.listener_port.to_string();
     // What a script's reload_required(resource) is given: the file the
     // request maps to, as in embedded mode (its r->filename).
@@ -411,4 +411,27 @@ impl Run<'_> {
         flag.store(true, Ordering::Relaxed);
         Some(served.outcome)
     }
+}
+
+/// The prefix of a request's log lines in the daemon: `[remote ADDR:PORT]
+/// [request ID]`. Only address characters are kept, so nothing a trusted
+/// proxy header put into `REMOTE_ADDR` reaches the log raw.
+fn log_tag(vars: &CgiVars<'_>, request_id: &str) -> String {
+    let clean = |name: &str| -> String {
+        vars.get_bytes(name)
+            .unwrap_or_default()
+            .iter()
+            .filter(|b| b.is_ascii_hexdigit() || matches!(b, b'.' | b':' | b'[' | b']'))
+            .map(|&b| b as char)
+            .collect()
+    };
+    let id: String = request_id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '@' | '/' | '+' | '-' | '_'))
+        .collect();
+    format!(
+        "[remote {}:{}] [request {id}]",
+        clean("REMOTE_ADDR"),
+        clean("REMOTE_PORT")
+    )
 }

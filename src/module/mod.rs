@@ -8,6 +8,7 @@ mod auth;
 mod check;
 mod directives;
 mod hooks;
+mod interp_directives;
 pub mod shared_directives;
 
 use crate::apache::hooks::Merge;
