@@ -58,7 +58,7 @@ fn directive_parses_name_location_and_size() {
 #[test]
 fn cache_semantics() {
     let dir = tmp("sem");
-    let c = Lmdb::open(&dir, 4 << 20).unwrap();
+    let c = Lmdb::open(&dir, 4 << 20, true).unwrap();
     assert_eq!(c.get(b"k").unwrap(), None);
     c.set_many(&[(b"k", b"v")], None).unwrap();
     assert_eq!(c.get(b"k").unwrap().as_deref(), Some(&b"v"[..]));
@@ -85,11 +85,11 @@ fn cache_semantics() {
     assert!(c.keys(b"").unwrap().is_empty());
     drop(c);
     // the data outlives the handle that wrote it
-    let c = Lmdb::open(&dir, 4 << 20).unwrap();
+    let c = Lmdb::open(&dir, 4 << 20, true).unwrap();
     c.set_many(&[(b"p", b"1")], None).unwrap();
     drop(c);
     assert_eq!(
-        Lmdb::open(&dir, 4 << 20)
+        Lmdb::open(&dir, 4 << 20, true)
             .unwrap()
             .get(b"p")
             .unwrap()
@@ -102,7 +102,7 @@ fn cache_semantics() {
 #[test]
 fn incr_and_add_are_atomic_under_threads() {
     let dir = tmp("atomic");
-    let c = Arc::new(Lmdb::open(&dir, 8 << 20).unwrap());
+    let c = Arc::new(Lmdb::open(&dir, 8 << 20, false).unwrap());
     let threads: Vec<_> = (0..8)
         .map(|i| {
             let c = c.clone();
@@ -129,7 +129,7 @@ fn incr_and_add_are_atomic_under_threads() {
 #[test]
 fn a_full_store_refuses_writes_and_keeps_its_data() {
     let dir = tmp("full");
-    let c = Lmdb::open(&dir, 1 << 20).unwrap();
+    let c = Lmdb::open(&dir, 1 << 20, false).unwrap();
     c.set_many(&[(b"keep", b"kept")], None).unwrap();
     let value = vec![7u8; 8000];
     let mut n = 0;
@@ -147,7 +147,7 @@ fn a_full_store_refuses_writes_and_keeps_its_data() {
     assert_eq!(c.get(b"keep").unwrap().as_deref(), Some(&b"kept"[..]));
     // expired entries make room: the full path sweeps them
     let dir2 = tmp("full-ttl");
-    let c = Lmdb::open(&dir2, 1 << 20).unwrap();
+    let c = Lmdb::open(&dir2, 1 << 20, false).unwrap();
     for i in 0..60 {
         c.set_many(&[(format!("e{i}").as_bytes(), &value)], Some(0.05))
             .unwrap();

@@ -50,16 +50,25 @@ fn io(e: heed::Error) -> Error {
 impl Lmdb {
     /// Opens (creating if needed) the environment in `dir`, with a map of
     /// `size` bytes, and frees the reader slots of dead processes.
-    pub fn open(dir: &Path, size: u64) -> Result<Lmdb, Error> {
+    /// `durable`: each commit waits for the disk (a `LOCATION` chosen to
+    /// keep the data); otherwise the kernel writes it back on its own (the
+    /// runtime directory: runtime state, on tmpfs on Debian).
+    pub fn open(dir: &Path, size: u64, durable: bool) -> Result<Lmdb, Error> {
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::Io(format!("cannot create '{}': {e}", dir.display())))?;
         let mut opts = EnvOpenOptions::new().read_txn_without_tls();
         let size = size.div_ceil(1 << 16) << 16;
         opts.map_size(size as usize).max_readers(MAX_READERS);
-        // SAFETY: NO_META_SYNC only skips the fsync of the meta page at
-        // commit: a crash of the machine may lose the last transaction,
-        // never the database's integrity; process crashes lose nothing.
-        unsafe { opts.flags(EnvFlags::NO_META_SYNC) };
+        let flags = if durable {
+            EnvFlags::NO_META_SYNC
+        } else {
+            EnvFlags::NO_SYNC | EnvFlags::NO_META_SYNC
+        };
+        // SAFETY: these flags only skip fsyncs at commit. Process crashes
+        // lose nothing committed (the data is in the kernel's page cache);
+        // a crash of the whole machine may lose the last transactions, and
+        // without any sync (not `durable`) may damage a store on a disk.
+        unsafe { opts.flags(flags) };
         // SAFETY: the map is only modified through LMDB (its lock file
         // coordinates every process), the environment is opened in the
         // process that uses it (never before a fork), and no process

@@ -67,7 +67,10 @@ pub fn open(name: &str) -> Result<Arc<Cache>, Error> {
     })?;
     let store = Arc::new(match (&cache.location, plan.dir_of(cache)) {
         (Location::Redis(url), _) => Cache::Redis(RedisCache::open(url, name)?),
-        (_, Some(dir)) => Cache::Lmdb(Lmdb::open(&dir, cache.size)?),
+        (location, Some(dir)) => {
+            let durable = matches!(location, Location::Dir(_));
+            Cache::Lmdb(Lmdb::open(&dir, cache.size, durable)?)
+        }
         (_, None) => return Err(Error::Io(format!("shared cache '{name}' has no location"))),
     });
     map.insert(name.to_owned(), store.clone());
