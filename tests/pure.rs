@@ -521,6 +521,61 @@ fn wire_pairs_and_start_round_trip() {
     assert_eq!(wire::decode_file(&wire::encode_file(7, 9)).unwrap(), (7, 9));
 }
 
+fn sample_head() -> wire::RequestHead {
+    wire::RequestHead {
+        https: true,
+        script: "/srv/app/app.wsgi".into(),
+        mtime: 1_700_000_000_123_456,
+        callable: "application".into(),
+        application_group: "example.com|/app".into(),
+        reloading: true,
+        sendfile: false,
+        handler: b"wsgi-script".to_vec(),
+        listener_host: b"127.0.0.1".to_vec(),
+        listener_port: 8443,
+        request_id: "aBc-123".into(),
+        request_start_us: -1,
+        queue_start_us: i64::MAX,
+        header_only: false,
+        has_body: true,
+    }
+}
+
+#[test]
+fn wire_request_round_trips_head_and_variables() {
+    let vars: Vec<(&[u8], &[u8])> = vec![(b"REQUEST_METHOD", b"POST"), (b"PATH_INFO", b"/a\0b")];
+    for flags in 0u8..32 {
+        let mut head = sample_head();
+        head.https = flags & 1 != 0;
+        head.reloading = flags & 2 != 0;
+        head.sendfile = flags & 4 != 0;
+        head.header_only = flags & 8 != 0;
+        head.has_body = flags & 16 != 0;
+        let payload = wire::encode_request(&head, vars.iter().copied());
+        let (back, back_vars) = wire::decode_request(&payload).unwrap();
+        assert_eq!(back, head);
+        assert_eq!(back_vars, vars);
+    }
+    let empty = wire::RequestHead::default();
+    let payload = wire::encode_request(&empty, std::iter::empty());
+    assert_eq!(wire::decode_request(&payload).unwrap(), (empty, Vec::new()));
+}
+
+#[test]
+fn wire_request_rejects_truncated_and_trailing_bytes() {
+    let vars: Vec<(&[u8], &[u8])> = vec![(b"A", b"1")];
+    let payload = wire::encode_request(&sample_head(), vars.iter().copied());
+    for cut in 0..payload.len() {
+        assert!(
+            wire::decode_request(&payload[..cut]).is_err(),
+            "cut at {cut}"
+        );
+    }
+    let mut long = payload.clone();
+    long.push(0);
+    assert!(wire::decode_request(&long).is_err());
+}
+
 /// A writer that accepts at most a few bytes per call, to exercise
 /// partial vectored writes.
 struct Trickle(Vec<u8>, usize);
@@ -578,6 +633,15 @@ fn wire_frames_round_trip_and_fuzz() {
         let garbage: Vec<u8> = (0..rnd() % 64).map(|_| rnd() as u8).collect();
         let _ = wire::decode_pairs(&garbage);
         let _ = wire::decode_start(&garbage);
+        let _ = wire::decode_request(&garbage);
+        // A valid request with random bytes flipped decodes or fails,
+        // never panics.
+        let mut request = wire::encode_request(&sample_head(), [(&b"K"[..], &b"V"[..])]);
+        for _ in 0..4 {
+            let i = rnd() as usize % request.len();
+            request[i] = rnd() as u8;
+        }
+        let _ = wire::decode_request(&request);
         let mut r = wire::FrameReader::new(&garbage[..]);
         while let Ok(Some(_)) = r.next_frame() {}
     }
@@ -818,4 +882,163 @@ fn alias_and_script_options_lose_their_quotes() {
     )
     .unwrap_err();
     assert!(e.ends_with("process-group='g'"), "{e}");
+}
+
+// ------------------------------------------------ interpreter options
+
+use config::interp_options::{
+    group_name, parse_section_args, parse_switch_interval, InterpreterOptions, Options, Section,
+};
+
+fn section(pg: Option<&str>, ag: Option<&str>, options: Options) -> Section {
+    Section {
+        process_group: pg.map(group_name),
+        application_group: ag.map(group_name),
+        options,
+    }
+}
+
+fn gil(on: bool) -> Options {
+    Options {
+        per_interpreter_gil: Some(on),
+        ..Options::default()
+    }
+}
+
+#[test]
+fn interpreter_options_section_args() {
+    let s = parse_section_args("process-group=web application-group=%{GLOBAL}").unwrap();
+    assert_eq!(s.process_group.as_deref(), Some("web"));
+    assert_eq!(s.application_group.as_deref(), Some(""));
+    let s = parse_section_args("").unwrap();
+    assert_eq!((s.process_group, s.application_group), (None, None));
+    let s = parse_section_args("application-group=\"app one\"").unwrap_err();
+    assert!(s.contains("one"), "{s}");
+    assert!(parse_section_args("bogus=1").unwrap_err().contains("bogus"));
+    assert!(parse_section_args("process-group=a process-group=b")
+        .unwrap_err()
+        .contains("twice"));
+    assert!(parse_section_args("process-group").is_err());
+}
+
+#[test]
+fn interpreter_options_switch_interval() {
+    assert_eq!(parse_switch_interval("0.005"), Ok(0.005));
+    assert_eq!(parse_switch_interval(" 1 "), Ok(1.0));
+    for bad in ["0", "-1", "abc", "inf", "NaN", ""] {
+        assert!(
+            parse_switch_interval(bad)
+                .unwrap_err()
+                .contains("WSGISwitchInterval"),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn interpreter_options_most_specific_section_wins() {
+    let opts = InterpreterOptions {
+        base: gil(false),
+        sections: vec![
+            section(Some("web"), Some("A"), gil(true)),
+            section(None, None, gil(true)),
+            section(Some("web"), None, gil(false)),
+            section(None, Some("A"), gil(false)),
+        ],
+    };
+    // two selectors beat one and none, whatever the order
+    assert_eq!(opts.resolve("web", "A").per_interpreter_gil, Some(true));
+    // one selector beats none
+    assert_eq!(opts.resolve("web", "B").per_interpreter_gil, Some(false));
+    assert_eq!(opts.resolve("", "A").per_interpreter_gil, Some(false));
+    // only the catch-all matches
+    assert_eq!(opts.resolve("other", "C").per_interpreter_gil, Some(true));
+    // %{GLOBAL} is the empty name: embedded mode, main interpreter
+    let opts = InterpreterOptions {
+        base: Options::default(),
+        sections: vec![section(Some("%{GLOBAL}"), Some("%{GLOBAL}"), gil(true))],
+    };
+    assert_eq!(opts.resolve("", "").per_interpreter_gil, Some(true));
+    assert_eq!(opts.resolve("", "A").per_interpreter_gil, None);
+    assert_eq!(opts.resolve("web", "").per_interpreter_gil, None);
+}
+
+#[test]
+fn interpreter_options_later_section_wins_a_tie() {
+    let opts = InterpreterOptions {
+        base: Options::default(),
+        sections: vec![
+            section(None, Some("A"), gil(true)),
+            section(Some("web"), None, gil(false)),
+        ],
+    };
+    assert_eq!(opts.resolve("web", "A").per_interpreter_gil, Some(false));
+    let opts = InterpreterOptions {
+        base: Options::default(),
+        sections: vec![
+            section(None, Some("A"), gil(false)),
+            section(None, Some("A"), gil(true)),
+        ],
+    };
+    assert_eq!(opts.resolve("", "A").per_interpreter_gil, Some(true));
+}
+
+#[test]
+fn interpreter_options_merge_with_the_base() {
+    let opts = InterpreterOptions {
+        base: Options {
+            per_interpreter_gil: Some(true),
+            switch_interval: Some(0.01),
+            python_path: vec!["/base".into()],
+            restrict_stdout: Some(true),
+            ..Options::default()
+        },
+        sections: vec![section(
+            None,
+            Some("A"),
+            Options {
+                switch_interval: Some(0.002),
+                python_path: vec!["/a".into()],
+                restrict_stdin: Some(true),
+                ..Options::default()
+            },
+        )],
+    };
+    let a = opts.resolve("", "A");
+    assert_eq!(
+        a.per_interpreter_gil,
+        Some(true),
+        "unset in the section: the base's"
+    );
+    assert_eq!(a.switch_interval, Some(0.002));
+    assert_eq!(
+        a.python_path,
+        vec!["/base".to_owned(), "/a".to_owned()],
+        "path adds to the base"
+    );
+    assert_eq!(
+        (a.restrict_stdin, a.restrict_stdout),
+        (Some(true), Some(true))
+    );
+    assert_eq!(opts.resolve("", "B"), opts.base);
+    assert_eq!(
+        opts.with_switch_interval(Some(0.5))
+            .resolve("", "B")
+            .switch_interval,
+        Some(0.5)
+    );
+    assert_eq!(opts.with_switch_interval(None), opts);
+}
+
+#[test]
+fn interpreter_options_new_features() {
+    let mut opts = InterpreterOptions::default();
+    assert!(!opts.uses_new_features());
+    opts.base.switch_interval = Some(0.01);
+    assert!(
+        !opts.uses_new_features(),
+        "switch interval works on every Python"
+    );
+    opts.sections.push(section(None, Some("A"), gil(true)));
+    assert!(opts.uses_new_features());
 }

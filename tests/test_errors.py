@@ -206,22 +206,14 @@ def test_missing_callable(ap):
     assert ap.wait_log(r"does not contain WSGI application 'application'", mark), ap.log_since(mark)
 
 
-LOAD_ERRORS_DAEMON = (
-    "src/daemon/serve.rs logs every script load failure as WSGI-RS-E104 'Failed to exec Python "
-    "script file'; only src/embedded/handler.rs classifies them (E301-E304)"
-)
-
-
 @pytest.mark.mwrs_only("issue 17: one failure, one log code, in both modes (docs/errors.md)")
 @pytest.mark.parametrize(
     "path,status,code",
     [
-        pytest.param("/missing", 404, "E301", marks=pytest.mark.daemon_bug(
-            "src/daemon/proxy.rs logs a missing script as WSGI-RS-E104 "
-            "(embedded/handler.rs: E301); the stat check is written twice")),
-        pytest.param("/unreadable", 500, "E302", marks=pytest.mark.daemon_bug(LOAD_ERRORS_DAEMON)),
-        pytest.param("/syntax", 500, "E303", marks=pytest.mark.daemon_bug(LOAD_ERRORS_DAEMON)),
-        pytest.param("/badscript", 500, "E304", marks=pytest.mark.daemon_bug(LOAD_ERRORS_DAEMON)),
+        ("/missing", 404, "E301"),
+        ("/unreadable", 500, "E302"),
+        ("/syntax", 500, "E303"),
+        ("/badscript", 500, "E304"),
         ("/nocallable", 500, "E104"),
     ],
 )

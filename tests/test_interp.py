@@ -223,6 +223,82 @@ def test_threading_local_persists_per_thread_and_group(isolation):
         assert any(len(ns) >= 2 for (q, _), ns in seen.items() if q == p), p
 
 
+# Three worker threads; each client alternates named groups and %{GLOBAL}
+# on keep-alive connections, so a thread's previous request was most often
+# in another interpreter (on CPython 3.12+ attaching a sub-interpreter's
+# thread state rebinds the thread's PyGILState slot to it).
+THREE_THREADS_EVENT = """
+    StartServers 1
+    ServerLimit 1
+    ThreadLimit 3
+    ThreadsPerChild 3
+    MaxRequestWorkers 3
+    MinSpareThreads 1
+    MaxSpareThreads 6
+"""
+MIXED_ROUNDS = 60
+
+
+@pytest.mark.mod_wsgi_bug("%{GLOBAL} requests run in whichever sub-interpreter the thread used first")
+def test_mixed_groups_on_few_threads_each_answer_from_its_interpreter(make_apache_fn):
+    ap = make_apache_fn(
+        """
+        WSGIImportScript @APPS@/main_marker.py process-group=%{GLOBAL} application-group=%{GLOBAL}
+        WSGIScriptAlias /a @APPS@/probe.wsgi application-group=A
+        WSGIScriptAlias /b @APPS@/probe.wsgi application-group=B
+        WSGIScriptAlias /g @APPS@/probe.wsgi application-group=%{GLOBAL}
+        """,
+        apps={"probe.wsgi": PROBE, "main_marker.py": MAIN_MARKER},
+        mpm_conf=THREE_THREADS_EVENT,
+        global_group=False,
+    )
+    results, errors = [], []
+    lock = threading.Lock()
+
+    def client(seed):
+        rng = random.Random(seed)
+        s = requests.Session()
+        for _ in range(MIXED_ROUNDS):
+            order = ["/a", "/g", "/b", "/g"]
+            rng.shuffle(order)
+            for p in order:
+                try:
+                    r = s.get(ap.url(p), timeout=10)
+                    item = (p, r.status_code, r.json() if r.status_code == 200 else r.text[:300])
+                except Exception as e:  # noqa: BLE001
+                    item = (p, "exc", repr(e))
+                with lock:
+                    (results if item[1] == 200 else errors).append(item)
+        s.close()
+
+    clients = [threading.Thread(target=client, args=(i,)) for i in range(3)]
+    for t in clients:
+        t.start()
+    for t in clients:
+        t.join(300)
+    assert not errors, errors[:5]
+    assert len(results) == 3 * MIXED_ROUNDS * 4
+    wrong = []
+    sysmods = collections.defaultdict(set)
+    groups_by_thread = collections.defaultdict(set)
+    for p, _, r in results:
+        want = GROUP_PATHS[p]
+        sysmods[p].add(r["sysmods"])
+        groups_by_thread[r["tid"]].add(p)
+        in_main = r["main_marker"] == "main"
+        if r["modgroup"] != want or r["loaded_into"] != want or in_main != (want == ""):
+            wrong.append((p, r["modgroup"], r["loaded_into"], r["main_marker"]))
+    assert not wrong, ("%d of %d answers came from another interpreter" % (len(wrong), len(results)),
+                       wrong[:10])
+    # one sys.modules per interpreter, three interpreters
+    assert all(len(ids) == 1 for ids in sysmods.values()), dict(sysmods)
+    assert len({next(iter(ids)) for ids in sysmods.values()}) == 3, dict(sysmods)
+    # the premise: the same threads served every group
+    assert len({r["pid"] for _, _, r in results}) == 1
+    assert sum(len(g) == 3 for g in groups_by_thread.values()) >= 2, dict(groups_by_thread)
+    assert_no_crash(ap)
+
+
 def test_concurrent_first_use_creates_one_interpreter(make_apache_fn):
     ap = make_apache_fn(
         "WSGIScriptAlias /c @APPS@/probe.wsgi application-group=C\n",

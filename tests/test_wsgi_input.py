@@ -287,10 +287,6 @@ def test_chunked_body_off_is_411(ap):
 
 
 @pytest.mark.mwrs_only("issue 3: the 411 log line names the directive that enables chunked bodies")
-@pytest.mark.daemon_bug(
-    "the 411 is Apache's own (AH01593) without the WSGI-RS-W202 line: src/daemon/proxy.rs returns "
-    "setup_body's 411 as is, while src/embedded/handler.rs logs W202 naming WSGIChunkedRequest"
-)
 def test_chunked_411_log_names_directive(ap):
     mark = ap.log_size()
     r = requests.post(ap.url("/in/read"), data=gen_chunks([b"abc"]), timeout=30)

@@ -560,11 +560,6 @@ def test_bytearray_item(ap):
 # ----------------------------------------------------------------- logging
 
 
-@pytest.mark.daemon_bug(
-    "a wsgi.errors line written in the daemon is tagged '[request <id>]' (src/daemon/backend.rs "
-    "Backend::log through dlog) instead of naming the client; mod_wsgi 4.9.4's daemon tags it "
-    "'[remote 127.0.0.1:<port>]'"
-)
 def test_wsgi_errors_and_std_streams_go_to_error_log(ap):
     tag = str(time.monotonic_ns())
     mark = ap.log_size()

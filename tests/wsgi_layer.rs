@@ -172,6 +172,7 @@ fn python() {
             mpm_name: "event".into(),
             build_date: String::new(),
             process_group: String::new(),
+            interpreter: Default::default(),
             server_metrics: false,
         };
         interp::initialize(&settings, wsgi::prepare_interpreter).expect("Python starts");

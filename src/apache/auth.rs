@@ -48,39 +48,113 @@ impl Authz {
     }
 }
 
-/// A provider record httpd keeps a pointer to.
-#[repr(transparent)]
-pub struct Provider<T>(pub T);
-// SAFETY: provider records hold only 'static function pointers and are
-// never written after construction.
-unsafe impl<T> Sync for Provider<T> {}
+/// An authn provider (`AuthBasicProvider NAME`, `AuthDigestProvider NAME`).
+pub trait AuthnProvider {
+    /// Basic authentication: is `password` right for `user`?
+    fn check_password(r: Request, user: &[u8], password: &[u8]) -> Authn;
+    /// Digest authentication: the user's hash for `realm`, if known.
+    fn get_realm_hash(r: Request, user: &[u8], realm: &[u8]) -> (Authn, Option<String>);
+}
 
-/// Registers an authn provider (`AuthBasicProvider NAME`).
-pub fn register_authn(
-    pool: Pool,
-    name: &'static std::ffi::CStr,
-    provider: &'static Provider<ffi::authn_provider>,
-) {
-    // SAFETY: the provider record and name are 'static; pool is the
-    // configuration pool passed to register_hooks.
+/// An authz provider (`Require NAME words…`).
+pub trait AuthzProvider {
+    /// Does the request's user satisfy the `Require` line's words?
+    fn check(r: Request, require: Vec<String>) -> Authz;
+}
+
+/// A string argument httpd passed to a provider.
+///
+/// # Safety
+/// `p` must be null or a NUL-terminated string that outlives `'a` (the
+/// trampolines below use the result only during httpd's call).
+unsafe fn bytes<'a>(p: *const c_char) -> &'a [u8] {
+    // SAFETY: per the contract.
+    unsafe { cstr_bytes(p) }.unwrap_or(b"")
+}
+
+/// # Safety
+/// Called by httpd only: a live request and NUL-terminated strings.
+unsafe extern "C" fn check_password<P: AuthnProvider>(
+    r: *mut ffi::request_rec,
+    user: *const c_char,
+    password: *const c_char,
+) -> ffi::authn_status {
+    super::guard("check_password", Authn::GeneralError.raw(), || {
+        // SAFETY: httpd passes a live request.
+        let r = unsafe { Request::from_raw(r) };
+        // SAFETY: httpd's strings live for this call.
+        let (user, password) = unsafe { (bytes(user), bytes(password)) };
+        P::check_password(r, user, password).raw()
+    })
+}
+
+/// # Safety
+/// Called by httpd only: a live request, NUL-terminated strings and the
+/// out-parameter for the hash.
+unsafe extern "C" fn get_realm_hash<P: AuthnProvider>(
+    r: *mut ffi::request_rec,
+    user: *const c_char,
+    realm: *const c_char,
+    rethash: *mut *mut c_char,
+) -> ffi::authn_status {
+    super::guard("get_realm_hash", Authn::GeneralError.raw(), || {
+        // SAFETY: httpd passes a live request.
+        let r = unsafe { Request::from_raw(r) };
+        // SAFETY: httpd's strings live for this call.
+        let (user, realm) = unsafe { (bytes(user), bytes(realm)) };
+        let (status, hash) = P::get_realm_hash(r, user, realm);
+        if let Some(hash) = hash {
+            // SAFETY: rethash is httpd's out-parameter; the string lives
+            // in r->pool.
+            unsafe { *rethash = r.pool().strdup(hash.as_bytes()) as *mut c_char };
+        }
+        status.raw()
+    })
+}
+
+/// # Safety
+/// Called by httpd only: a live request and its `Require` line.
+unsafe extern "C" fn check_authorization<P: AuthzProvider>(
+    r: *mut ffi::request_rec,
+    require_line: *const c_char,
+    _parsed: *const std::os::raw::c_void,
+) -> ffi::authz_status {
+    super::guard("authz provider", Authz::GeneralError.raw(), || {
+        // SAFETY: httpd passes a live request.
+        let r = unsafe { Request::from_raw(r) };
+        let words = super::cmd::split_conf_words(r.pool(), require_line);
+        P::check(r, words).raw()
+    })
+}
+
+/// Registers an authn provider under `name`; its record lives in `pool`
+/// (the configuration pool of register_hooks, refilled at each load).
+pub fn register_authn<P: AuthnProvider>(pool: Pool, name: &'static std::ffi::CStr) {
+    let record = pool.own(ffi::authn_provider {
+        check_password: Some(check_password::<P>),
+        get_realm_hash: Some(get_realm_hash::<P>),
+    });
+    // SAFETY: the record is pool-owned and lives as long as the
+    // configuration that uses it; name is 'static.
     unsafe {
         ffi::ap_register_auth_provider(
             pool.as_ptr(),
             ffi::AUTHN_PROVIDER_GROUP.as_ptr(),
             name.as_ptr(),
             ffi::AUTHN_PROVIDER_VERSION.as_ptr(),
-            (&raw const provider.0).cast(),
+            record.cast(),
             ffi::AP_AUTH_INTERNAL_PER_CONF,
         );
     }
 }
 
-/// Registers an authz provider (`Require NAME …`).
-pub fn register_authz(
-    pool: Pool,
-    name: &'static std::ffi::CStr,
-    provider: &'static Provider<ffi::authz_provider>,
-) {
+/// Registers an authz provider under `name` (record as in
+/// [`register_authn`]).
+pub fn register_authz<P: AuthzProvider>(pool: Pool, name: &'static std::ffi::CStr) {
+    let record = pool.own(ffi::authz_provider {
+        check_authorization: Some(check_authorization::<P>),
+        parse_require_line: None,
+    });
     // SAFETY: as in register_authn.
     unsafe {
         ffi::ap_register_auth_provider(
@@ -88,7 +162,7 @@ pub fn register_authz(
             ffi::AUTHZ_PROVIDER_GROUP.as_ptr(),
             name.as_ptr(),
             ffi::AUTHZ_PROVIDER_VERSION.as_ptr(),
-            (&raw const provider.0).cast(),
+            record.cast(),
             ffi::AP_AUTH_INTERNAL_PER_CONF,
         );
     }
@@ -96,7 +170,7 @@ pub fn register_authz(
 
 impl Request {
     /// The authenticated user (`r->user`).
-    pub fn user<'a>(self) -> Option<&'a [u8]> {
+    pub fn user(&self) -> Option<&[u8]> {
         // SAFETY: r->user is null or a pooled string.
         unsafe { cstr_bytes((*self.as_ptr()).user) }
     }
@@ -110,7 +184,7 @@ impl Request {
 
     /// The client's host name when Apache has it (HostnameLookups),
     /// otherwise its IP address.
-    pub fn remote_host<'a>(self) -> Option<&'a [u8]> {
+    pub fn remote_host(&self) -> Option<&[u8]> {
         // SAFETY: the connection and per-dir config are live; the result
         // is a string owned by the connection.
         unsafe {
@@ -127,7 +201,7 @@ impl Request {
 
     /// Apache's CGI variables computed into a fresh table, leaving
     /// `subprocess_env` (and the `SetEnv` values it will hold) untouched.
-    pub fn cgi_vars_snapshot(self) -> Table {
+    pub fn cgi_vars_snapshot(&self) -> Table<'_> {
         // SAFETY: the swap is undone before returning; the fresh table
         // lives in r->pool; ap_add_*_vars only touch r->subprocess_env.
         unsafe {

@@ -10,6 +10,14 @@ pub struct Brigade {
     pool: Pool,
 }
 
+// SAFETY: a brigade belongs to one request and is used by one thread at
+// a time: the request's backend sits behind a mutex (wsgi's RequestCtx),
+// reached from the thread handling the request or from a thread of the
+// application while the handler still runs; APR brigades and httpd's
+// filters do not depend on the calling thread, only on not being used
+// concurrently. The handler expires the backend before it returns.
+unsafe impl Send for Brigade {}
+
 impl Brigade {
     /// # Safety
     /// `pool` and `alloc` must outlive the brigade.

@@ -4,7 +4,7 @@
 
 use std::ffi::CString;
 use std::os::raw::c_int;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicPtr, Ordering};
 
 use super::server::Server;
 use crate::ffi;
@@ -19,6 +19,28 @@ pub fn set_module_index(index: c_int) {
 
 fn module_index() -> c_int {
     MODULE_INDEX.load(Ordering::Relaxed).max(0)
+}
+
+/// The server whose error log and `LogLevel` the processes forked from
+/// the parent (supervisors, daemons) log against: stored by the parent
+/// just before it forks one (the current generation's main server), so
+/// each forked process holds the server_rec of the configuration it was
+/// forked with, which it never frees.
+static FORKED_SERVER: AtomicPtr<ffi::server_rec> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Records the server processes forked from now on log against.
+pub fn set_forked_server(s: Server) {
+    FORKED_SERVER.store(s.as_ptr(), Ordering::Relaxed);
+}
+
+/// Logs from a supervisor or daemon process, against the main server of
+/// its configuration (the main error log if none was recorded).
+pub fn forked(level: Level, msg: &str) {
+    // SAFETY: null, or the main server_rec of the configuration this
+    // process was forked with (see FORKED_SERVER), which lives as long
+    // as the process.
+    let s = unsafe { Server::from_raw(FORKED_SERVER.load(Ordering::Relaxed)) };
+    server(s, level, msg);
 }
 
 /// Apache log levels, as `APLOG_*`.

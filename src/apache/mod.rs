@@ -8,7 +8,9 @@
 pub mod auth;
 pub mod brigade;
 pub mod cmd;
+pub mod conf;
 pub mod guard;
+pub mod hooks;
 pub mod log;
 pub mod pool;
 pub mod process;
@@ -18,6 +20,7 @@ pub mod scoreboard;
 pub mod server;
 pub mod table;
 
+pub use conf::{DirConf, ServerConf};
 pub use guard::guard;
 pub use log::Level;
 pub use pool::Pool;

@@ -1,8 +1,10 @@
 //! APR pools: string copies whose lifetime is the pool's, and Rust values
 //! owned by a pool (dropped by a pool cleanup).
 
-use std::ffi::c_void;
+use std::any::Any;
+use std::ffi::{c_void, CStr};
 use std::os::raw::c_char;
+use std::sync::Arc;
 
 use crate::ffi;
 
@@ -43,6 +45,30 @@ impl Pool {
             )
         };
         raw
+    }
+
+    /// Attaches `value` to the pool under `key` (APR pool userdata); it is
+    /// dropped when the pool is cleared. Per-generation state that is not
+    /// configuration hangs here, on the configuration pool, rather than
+    /// in a static.
+    pub fn set_shared<T: Send + Sync + 'static>(self, key: &'static CStr, value: Arc<T>) {
+        let holder: *mut Arc<dyn Any + Send + Sync> = self.own(value);
+        // SAFETY: the pool is live; key is 'static (setn does not copy
+        // it); holder is pool-owned, so it outlives the userdata entry,
+        // which is dropped with the same pool.
+        unsafe { ffi::apr_pool_userdata_setn(holder.cast(), key.as_ptr(), None, self.0) };
+    }
+
+    /// The value attached under `key` by [`Pool::set_shared`], if it has
+    /// type `T`.
+    pub fn shared<T: Send + Sync + 'static>(self, key: &'static CStr) -> Option<Arc<T>> {
+        let mut data: *mut c_void = std::ptr::null_mut();
+        // SAFETY: the pool is live; data is a valid out-parameter.
+        unsafe { ffi::apr_pool_userdata_get(&mut data, key.as_ptr(), self.0) };
+        // SAFETY: only set_shared stores under our keys, always a
+        // pool-owned Arc<dyn Any + Send + Sync>; null when unset.
+        let holder = unsafe { data.cast::<Arc<dyn Any + Send + Sync>>().as_ref() }?;
+        holder.clone().downcast::<T>().ok()
     }
 
     /// Runs `f` when the pool is cleared or destroyed.

@@ -21,6 +21,12 @@ pub fn apache_ids() -> (u32, u32, Option<String>) {
     (uid, gid, name)
 }
 
+/// This process's effective user id.
+pub fn effective_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
 /// Closes Apache's listening sockets in a process forked from the parent.
 pub fn close_listeners() {
     // SAFETY: called in a freshly forked process that does not serve

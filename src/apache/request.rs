@@ -13,9 +13,12 @@ use crate::ffi;
 #[derive(Clone, Copy)]
 pub struct Request(*mut ffi::request_rec);
 
-// SAFETY: a request is handled by one thread at a time; the wrapper is
-// moved (not shared) into closures that run while the GIL is released on
-// that same thread.
+// SAFETY: Request is Copy, so copies can reach other threads: the
+// request's backend (behind wsgi's RequestCtx mutex) may be called from a
+// thread of the application while the handler still runs. Every use is
+// serialised, by the handler's own thread or by that mutex, and ends
+// before the handler returns (the context is expired first); httpd's
+// request functions do not depend on the calling thread.
 unsafe impl Send for Request {}
 
 /// How a request body is read: mirrors `REQUEST_CHUNKED_*`.
@@ -50,24 +53,24 @@ impl Request {
         unsafe { Pool::from_raw((*self.0).pool) }
     }
 
-    fn str_field<'a>(self, p: *const c_char) -> Option<&'a [u8]> {
+    fn str_field(&self, p: *const c_char) -> Option<&[u8]> {
         // SAFETY: request string fields live in r->pool, for the request.
         unsafe { cstr_bytes(p) }
     }
 
-    pub fn uri<'a>(self) -> &'a [u8] {
+    pub fn uri(&self) -> &[u8] {
         self.str_field(field!(self.uri)).unwrap_or(b"")
     }
-    pub fn filename<'a>(self) -> Option<&'a [u8]> {
+    pub fn filename(&self) -> Option<&[u8]> {
         self.str_field(field!(self.filename))
     }
-    pub fn path_info<'a>(self) -> &'a [u8] {
+    pub fn path_info(&self) -> &[u8] {
         self.str_field(field!(self.path_info)).unwrap_or(b"")
     }
-    pub fn handler<'a>(self) -> Option<&'a [u8]> {
+    pub fn handler(&self) -> Option<&[u8]> {
         self.str_field(field!(self.handler))
     }
-    pub fn method<'a>(self) -> &'a [u8] {
+    pub fn method(&self) -> &[u8] {
         self.str_field(field!(self.method)).unwrap_or(b"")
     }
     pub fn is_header_only(self) -> bool {
@@ -76,7 +79,7 @@ impl Request {
     pub fn is_main(self) -> bool {
         field!(self.main).is_null()
     }
-    pub fn log_id<'a>(self) -> Option<&'a [u8]> {
+    pub fn log_id(&self) -> Option<&[u8]> {
         let mut id = field!(self.log_id);
         if id.is_null() {
             // SAFETY: httpd fills r->log_id through the same hook its own
@@ -93,23 +96,23 @@ impl Request {
         field!(self.request_time)
     }
 
-    pub fn headers_in(self) -> Table {
+    pub fn headers_in(&self) -> Table<'_> {
         // SAFETY: request tables live as long as the request.
         unsafe { Table::from_raw((*self.0).headers_in) }
     }
-    pub fn headers_out(self) -> Table {
+    pub fn headers_out(&self) -> Table<'_> {
         // SAFETY: as above.
         unsafe { Table::from_raw((*self.0).headers_out) }
     }
-    pub fn err_headers_out(self) -> Table {
+    pub fn err_headers_out(&self) -> Table<'_> {
         // SAFETY: as above.
         unsafe { Table::from_raw((*self.0).err_headers_out) }
     }
-    pub fn subprocess_env(self) -> Table {
+    pub fn subprocess_env(&self) -> Table<'_> {
         // SAFETY: as above.
         unsafe { Table::from_raw((*self.0).subprocess_env) }
     }
-    pub fn notes(self) -> Table {
+    pub fn notes(&self) -> Table<'_> {
         // SAFETY: as above.
         unsafe { Table::from_raw((*self.0).notes) }
     }

@@ -23,6 +23,14 @@ impl Server {
     pub fn as_ptr(self) -> *mut ffi::server_rec {
         self.0
     }
+    /// The configuration pool of the process (`process->pconf`): cleared
+    /// and refilled at every restart, inherited by forked children.
+    pub fn process_pool(self) -> super::Pool {
+        // SAFETY: a live server_rec's process is httpd's process_rec,
+        // whose pconf lives as long as the configuration generation.
+        unsafe { super::Pool::from_raw((*(*self.0).process).pconf) }
+    }
+
     /// The next virtual host in the configuration.
     pub fn next(self) -> Option<Server> {
         if self.0.is_null() {
@@ -73,6 +81,14 @@ impl Server {
 pub unsafe fn module_config(cv: *mut ffi::ap_conf_vector_t, m: *const ffi::module) -> *mut c_void {
     // SAFETY: per the contract.
     unsafe { ffi::rs_get_module_config(cv, m) }
+}
+
+/// Adds `text` to the `Server:` header and the server description
+/// (`ap_add_version_component`), copied into `pconf`.
+pub fn add_version_component(pconf: super::Pool, text: &str) {
+    // SAFETY: pconf is live; httpd keeps the pointer, so the string is
+    // copied into pconf, which outlives this configuration generation.
+    unsafe { ffi::ap_add_version_component(pconf.as_ptr(), pconf.strdup(text.as_bytes())) }
 }
 
 /// `ap_mpm_query` for an integer answer (0 when the query fails).

@@ -1,25 +1,27 @@
 //! APR tables (headers_in, headers_out, subprocess_env, notes).
 
 use std::ffi::CStr;
+use std::marker::PhantomData;
 
 use super::Pool;
 use crate::ffi;
 
-/// A borrowed APR table.
+/// A borrowed APR table of a request (`'r`: the borrow of the request
+/// wrapper it came from, which bounds every string read from it).
 #[derive(Clone, Copy)]
-pub struct Table(*mut ffi::apr_table_t);
+pub struct Table<'r>(*mut ffi::apr_table_t, PhantomData<&'r ()>);
 
-impl Table {
+impl<'r> Table<'r> {
     /// # Safety
-    /// `t` must be a live table for as long as the wrapper is used.
+    /// `t` must be a live table whose strings live for `'r`.
     pub unsafe fn from_raw(t: *mut ffi::apr_table_t) -> Self {
-        Table(t)
+        Table(t, PhantomData)
     }
 
     /// The value of `key` (case-insensitive), borrowed from the table.
-    pub fn get(&self, key: &CStr) -> Option<&[u8]> {
-        // SAFETY: the table is live; the returned string lives as long as
-        // the table entry, which the borrow of self approximates.
+    pub fn get(&self, key: &CStr) -> Option<&'r [u8]> {
+        // SAFETY: the table is live; its strings live in the request's (or
+        // connection's) pool, for 'r (constructor contract).
         unsafe { super::cstr_bytes(ffi::apr_table_get(self.0, key.as_ptr())) }
     }
 
@@ -42,11 +44,10 @@ impl Table {
     }
 }
 
-impl Table {
-    /// The entries as borrowed byte strings. Table strings live in the
-    /// pool of the request or connection that owns the table, so callers
-    /// keep the result no longer than the request.
-    pub fn entries<'a>(&self) -> Vec<(&'a [u8], &'a [u8])> {
+impl<'r> Table<'r> {
+    /// The entries as borrowed byte strings, living as long as the
+    /// request borrow the table came from.
+    pub fn entries(&self) -> Vec<(&'r [u8], &'r [u8])> {
         // SAFETY: apr_table_t is an apr_array_header_t of apr_table_entry_t
         // (apr_table_elts); the table is live; the strings are pool-owned.
         unsafe {

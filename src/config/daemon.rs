@@ -28,7 +28,10 @@ impl Ident {
     }
 }
 
-/// One daemon process group.
+/// One daemon process group. Each field is the `WSGIDaemonProcess`
+/// option of the same name (`_` for `-`, sizes in bytes, times in
+/// seconds), documented in docs/directives/WSGIDaemonProcess.md; fields
+/// that are not an option say why they exist.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DaemonGroup {
     pub name: String,

@@ -28,22 +28,41 @@ impl HeadMode {
 
 #[derive(Clone, Debug, Default)]
 pub struct DirConfig {
+    /// `WSGIProcessGroup`: the daemon group (or `%{GLOBAL}`: embedded).
     pub process_group: Option<String>,
+    /// `WSGIApplicationGroup`: the interpreter, before expansion.
     pub application_group: Option<String>,
+    /// `WSGICallableObject` (default `application`).
     pub callable_object: Option<String>,
+    /// `WSGIPassAuthorization`: `HTTP_AUTHORIZATION` reaches the app.
     pub pass_authorization: Option<bool>,
+    /// `WSGIChunkedRequest`: chunked bodies are accepted (else 411).
     pub chunked_request: Option<bool>,
+    /// `WSGIMapHEADToGET`: HEAD shown to the app as GET.
     pub map_head_to_get: Option<HeadMode>,
+    /// `WSGIEnableSendfile`: file_wrapper files go out with sendfile.
     pub enable_sendfile: Option<bool>,
+    /// `WSGIScriptReloading` (default On).
     pub script_reloading: Option<bool>,
+    /// `WSGITrustedProxyHeaders`: forwarding headers applied to the
+    /// environ when the peer is trusted.
     pub trusted_proxy_headers: Option<Vec<ProxyHeader>>,
+    /// `WSGITrustedProxies`: the peers trusted for them (`None`: any).
     pub trusted_proxies: Option<Vec<TrustedNet>>,
+    /// `WSGIAccessScript`.
     pub access_script: Option<ScriptRef>,
+    /// `WSGIAuthUserScript`.
     pub auth_user_script: Option<ScriptRef>,
+    /// `WSGIAuthGroupScript`.
     pub auth_group_script: Option<ScriptRef>,
+    /// `WSGIGroupAuthoritative`: accepted, no effect with 2.4 authz.
     pub group_authoritative: Option<bool>,
+    /// `WSGIDispatchScript`.
     pub dispatch_script: Option<ScriptRef>,
+    /// `WSGIPassApacheRequest`: `apache.request_rec` in the environ.
     pub pass_apache_request: Option<bool>,
+    /// `WSGIHandlerScript`s by handler name (a later one replaces an
+    /// earlier one of the same name).
     pub handler_scripts: Vec<HandlerScript>,
     /// `WSGIErrorOverride`: daemon error responses give way to Apache's
     /// `ErrorDocument`.
@@ -102,6 +121,16 @@ impl DirConfig {
             )),
             _ => Ok(()),
         }
+    }
+
+    /// True when this section runs Python in Apache's children whatever
+    /// the process group: access, auth, group, dispatch or handler scripts.
+    pub fn runs_scripts(&self) -> bool {
+        self.access_script.is_some()
+            || self.auth_user_script.is_some()
+            || self.auth_group_script.is_some()
+            || self.dispatch_script.is_some()
+            || !self.handler_scripts.is_empty()
     }
 
     pub fn reloading(&self) -> bool {

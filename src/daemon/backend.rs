@@ -41,14 +41,22 @@ impl Write for SharedStream {
 
 /// The adapter's [`Backend`] over the socket to the Apache child.
 pub(super) struct DaemonBackend {
+    /// Where response frames go.
     pub(super) w: SharedStream,
+    /// The request's frames (body); handed back to the thread when done.
     pub(super) r: Option<FrameReader<SharedStream>>,
+    /// Bytes of the current body frame not yet read.
     pub(super) body_left: usize,
+    /// The body has ended (or there was none).
     pub(super) body_done: bool,
     /// The `Start` frame payload, sent with the first body bytes.
     pub(super) pending: Option<Vec<u8>>,
+    /// A HEAD request: body writes are dropped.
     pub(super) header_only: bool,
-    pub(super) request_id: String,
+    /// Prefixes the request's log lines: the client, as mod_wsgi's
+    /// daemons name it (`[remote ADDR:PORT]`), and the request id that the
+    /// Apache child's lines about the same request carry.
+    pub(super) log_tag: String,
 }
 
 impl Drop for DaemonBackend {
@@ -204,7 +212,7 @@ impl Backend for DaemonBackend {
     }
 
     fn log(&self, level: LogLevel, msg: &str) {
-        let l = crate::embedded::log_level(level);
-        super::dlog(l, &format!("[request {}] {msg}", self.request_id));
+        let l = crate::request::level(level);
+        super::dlog(l, &format!("{} {msg}", self.log_tag));
     }
 }

@@ -22,54 +22,54 @@ mod worker;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use crate::apache::process::{self, Argv, Event, Supervised};
 use crate::apache::scoreboard;
 use crate::apache::server::Server;
+use crate::apache::ServerConf;
 use crate::apache::{log, Level, Pool};
 use crate::config::daemon::DaemonGroup;
-use crate::module;
-
-/// The server whose error log and `LogLevel` daemon-side lines use: set
-/// once in each supervisor and daemon process after fork (process state).
-static LOG_SERVER: std::sync::atomic::AtomicPtr<crate::ffi::server_rec> =
-    std::sync::atomic::AtomicPtr::new(std::ptr::null_mut());
+use crate::config::{PythonConfig, ServerConfig};
 
 /// Logs from a supervisor or daemon process, against the main server.
 pub fn dlog(level: Level, msg: &str) {
-    // SAFETY: the pointer is null or the main server_rec of the
-    // configuration this process was forked with, which it never frees.
-    let s = unsafe { Server::from_raw(LOG_SERVER.load(Ordering::Relaxed)) };
-    log::server(s, level, msg);
+    log::forked(level, msg);
 }
 
-/// A group as the configuration defines it, plus what post_config
-/// decides for this generation (the socket path).
+/// A group as daemon mode runs it in this configuration generation: its
+/// configured options plus what post_config decided. Kept on the
+/// configuration pool (see [`running`]), not in the configuration structs.
 pub struct GroupEntry {
-    pub conf: DaemonGroup,
-    pub socket: OnceLock<PathBuf>,
-    /// The server-wide Python settings (`WSGIPythonHome`, ...).
-    pub python: OnceLock<crate::module::store::PythonConfig>,
+    pub conf: Arc<DaemonGroup>,
+    /// The group's socket, made by the parent in post_config (its name
+    /// carries the parent's pid, so it is known only then).
+    pub socket: PathBuf,
+    /// The server-wide Python settings (`WSGIPythonHome`, ...) the daemon
+    /// processes start Python with.
+    pub python: PythonConfig,
 }
 
-impl GroupEntry {
-    pub fn new(conf: DaemonGroup) -> GroupEntry {
-        GroupEntry {
-            conf,
-            socket: OnceLock::new(),
-            python: OnceLock::new(),
-        }
-    }
+/// The pool userdata key of this generation's running groups.
+const RUNNING: &std::ffi::CStr = c"mod_wsgi_rs:daemon-groups";
+
+/// The groups post_config started, in this generation.
+struct Running(Vec<Arc<GroupEntry>>);
+
+/// The running group whose configuration is `conf` (by identity: two
+/// virtual hosts see the same `Arc`), if post_config started it.
+pub fn running(s: Server, conf: &Arc<DaemonGroup>) -> Option<Arc<GroupEntry>> {
+    let all = s.process_pool().shared::<Running>(RUNNING)?;
+    all.0.iter().find(|g| Arc::ptr_eq(&g.conf, conf)).cloned()
 }
 
 /// Every group of the configuration, once (vhosts inherit the main
 /// server's list).
-fn all_groups(s: Server) -> Vec<Arc<GroupEntry>> {
-    let mut out: Vec<Arc<GroupEntry>> = Vec::new();
+fn all_groups(s: Server) -> Vec<Arc<DaemonGroup>> {
+    let mut out: Vec<Arc<DaemonGroup>> = Vec::new();
     let mut next = Some(s);
     while let Some(server) = next {
-        for g in &module::server_config(server).daemons {
+        for g in &ServerConfig::of(&server).daemons {
             if !out.iter().any(|o| Arc::ptr_eq(o, g)) {
                 out.push(g.clone());
             }
@@ -124,12 +124,10 @@ fn check_reachable(dir: &Path, uid: u32, gid: u32) -> Result<(), String> {
     Ok(())
 }
 
-/// post_config (not the pre-flight pass): creates each group's socket
-/// and starts its supervisor. An error fails the start-up.
 /// The socket path prefix in force (`WSGISocketPrefix`, or the runtime
 /// directory's `wsgi`).
 fn socket_prefix(pconf: Pool, s: Server) -> String {
-    match &module::server_config(s).socket_prefix {
+    match &ServerConfig::of(&s).socket_prefix {
         Some(p) => p.clone(),
         None => {
             process::runtime_dir_relative(pconf, "wsgi").unwrap_or_else(|| "/var/run/wsgi".into())
@@ -155,6 +153,8 @@ pub fn check_socket_dir(pconf: Pool, s: Server) -> Result<(), String> {
     })
 }
 
+/// post_config (not the pre-flight pass): creates each group's socket
+/// and starts its supervisor. An error fails the start-up.
 pub fn start(pconf: Pool, s: Server) -> Result<(), String> {
     let groups = all_groups(s);
     if groups.is_empty() {
@@ -162,7 +162,7 @@ pub fn start(pconf: Pool, s: Server) -> Result<(), String> {
         return Ok(());
     }
     let prefix = socket_prefix(pconf, s);
-    let conf = module::server_config(s);
+    let conf = ServerConfig::of(&s);
     proxy::init_deaths();
     let (uid, gid, _) = process::apache_ids();
     // SAFETY: geteuid has no preconditions.
@@ -171,37 +171,39 @@ pub fn start(pconf: Pool, s: Server) -> Result<(), String> {
     // SAFETY: getpid has no preconditions.
     let ppid = unsafe { libc::getpid() };
     let argv = Argv::of(s);
-    if groups.iter().any(|g| g.conf.server_metrics) {
+    if groups.iter().any(|g| g.server_metrics) {
         share_scoreboard(s);
     }
+    let mut started = Vec::with_capacity(groups.len());
     for g in &groups {
-        let path = PathBuf::from(format!("{prefix}.{ppid}.{}.sock", sanitize(&g.conf.name)));
+        let path = PathBuf::from(format!("{prefix}.{ppid}.{}.sock", sanitize(&g.name)));
         let owner = root.then(|| {
-            let su = g
-                .conf
-                .socket_user
-                .as_ref()
-                .and_then(supervisor::resolve_uid);
+            let su = g.socket_user.as_ref().and_then(supervisor::resolve_uid);
             (su.unwrap_or(uid), gid)
         });
-        let fd = sock::listener(&path, g.conf.listen_backlog, owner).map_err(|e| {
+        let fd = sock::listener(&path, g.listen_backlog, owner).map_err(|e| {
             format!(
                 "[WSGI-RS-E401] cannot create the socket '{}' of daemon process group '{}': {e}",
                 path.display(),
-                g.conf.name
+                g.name
             )
         })?;
-        sock::set_buffer_sizes(fd, g.conf.send_buffer_size, g.conf.receive_buffer_size);
-        let _ = g.socket.set(path);
-        let _ = g.python.set(conf.python.clone());
-        for opt in &g.conf.inert {
+        sock::set_buffer_sizes(fd, g.send_buffer_size, g.receive_buffer_size);
+        let entry = Arc::new(GroupEntry {
+            conf: g.clone(),
+            socket: path,
+            python: conf.python.clone(),
+        });
+        for opt in &g.inert {
             log::server(s, Level::Notice, &format!(
                 "[WSGI-RS-N410] WSGIDaemonProcess {}: option '{opt}' is accepted but has no effect in this version",
-                g.conf.name
+                g.name
             ));
         }
-        launch(pconf, g.clone(), fd, argv, s);
+        launch(pconf, entry.clone(), fd, argv, s);
+        started.push(entry);
     }
+    pconf.set_shared(RUNNING, Arc::new(Running(started)));
     sock::sweep();
     Ok(())
 }
@@ -222,7 +224,7 @@ fn share_scoreboard(s: Server) {
 /// Forks the group's supervisor and keeps it supervised for this
 /// configuration generation; on restart or stop it is told to drain.
 fn launch(pconf: Pool, g: Arc<GroupEntry>, fd: i32, argv: Argv, s: Server) {
-    LOG_SERVER.store(s.as_ptr(), Ordering::Relaxed);
+    log::set_forked_server(s);
     let Some(pid) = supervisor::spawn(&g, fd, argv) else {
         return;
     };

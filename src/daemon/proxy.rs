@@ -8,6 +8,7 @@ use std::io::ErrorKind;
 use std::os::raw::c_int;
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use super::request::daemon_only;
@@ -15,12 +16,13 @@ use super::request::request_frame;
 use super::sock::{self, FdStream};
 use super::wire::{self, FrameReader, Kind};
 use super::GroupEntry;
-use crate::apache::request::{BodyPolicy, FileKind};
 use crate::apache::{process, Level, Request};
+use crate::apache::{DirConf, ServerConf};
 use crate::config::daemon::resolve_group;
-use crate::embedded::EmbeddedBackend;
+use crate::config::{DirConfig, ServerConfig};
+use crate::ffi;
+use crate::request::{self, RequestBackend, NOTE_PROCESS_GROUP};
 use crate::wsgi::{Backend, Push};
-use crate::{ffi, module};
 
 const RING: usize = 64;
 /// A ring of `(pid << 32 | wait status)` in memory shared by the Apache
@@ -88,17 +90,13 @@ pub(super) fn lossy(b: &[u8]) -> String {
 
 /// The daemon group this request goes to, `None` for embedded mode.
 fn group_of(r: Request) -> Option<String> {
-    let dir = module::dir_config(r);
-    let raw = r
-        .notes()
-        .get(c"mod_wsgi.process_group")
-        .map(lossy)
-        .or_else(|| dir.process_group.clone())?;
+    let dir = DirConfig::of(&r);
+    let raw = request::note(r, NOTE_PROCESS_GROUP).or_else(|| dir.process_group.clone())?;
     if matches!(raw.as_str(), "%{SERVER}" | "%{HOST}" | "%{RESOURCE}") {
         // Expanded like application groups; the result must name a group.
         let (uri, info) = (r.uri(), r.path_info());
         let script_name = uri.strip_suffix(info).unwrap_or(uri);
-        let name = crate::embedded::env::application_group(r, Some(&raw), script_name);
+        let name = request::env::application_group(r, Some(&raw), script_name);
         return (!name.is_empty()).then_some(name);
     }
     let env = r.subprocess_env();
@@ -109,19 +107,28 @@ fn group_of(r: Request) -> Option<String> {
 
 /// Handles the request when it belongs to a daemon group.
 pub fn handle(r: Request) -> Option<c_int> {
-    if !matches!(
-        r.handler(),
-        Some(b"wsgi-script") | Some(b"application/x-httpd-wsgi")
-    ) {
+    if !request::is_wsgi_handler(r.handler()) {
         return None;
     }
     let name = group_of(r)?;
-    if let Err(e) = module::dir_config(r).check_process_allowed(&name) {
+    Some(match running_group(r, &name) {
+        Ok(g) => proxy(r, &g),
+        Err(status) => status,
+    })
+}
+
+/// The running group `name`, if this request may use it.
+fn running_group(r: Request, name: &str) -> Result<Arc<GroupEntry>, c_int> {
+    if let Err(e) = DirConfig::of(&r).check_process_allowed(name) {
         r.log(Level::Error, &format!("[WSGI-RS-E418] {e}"));
-        return Some(ffi::HTTP_INTERNAL_SERVER_ERROR as c_int);
+        return Err(ffi::HTTP_INTERNAL_SERVER_ERROR as c_int);
     }
-    let conf = module::server_config(r.server());
-    let Some(g) = conf.daemons.iter().find(|g| g.conf.name == name) else {
+    let server = r.server();
+    let Some(g) = ServerConfig::of(&server)
+        .daemons
+        .iter()
+        .find(|g| g.name == name)
+    else {
         r.log(
             Level::Error,
             &format!(
@@ -129,107 +136,36 @@ pub fn handle(r: Request) -> Option<c_int> {
                 lossy(r.uri())
             ),
         );
-        return Some(ffi::HTTP_INTERNAL_SERVER_ERROR as c_int);
+        return Err(ffi::HTTP_INTERNAL_SERVER_ERROR as c_int);
     };
-    Some(proxy(r, g))
+    super::running(server, g).ok_or(ffi::HTTP_SERVICE_UNAVAILABLE as c_int)
 }
 
+/// The shared request step, then the request to the daemon and its
+/// response back through this child's filters.
 fn proxy(r: Request, g: &GroupEntry) -> c_int {
-    let dir = module::dir_config(r);
-    let script = lossy(r.filename().unwrap_or(b""));
-    let forced = r.notes().get(c"alias-forced-type").is_some();
-    if !forced && !r.exec_cgi_allowed() {
-        r.log(
-            Level::Error,
-            &format!("[WSGI-RS-W201] Options ExecCGI is off in this directory: {script}"),
-        );
-        return ffi::HTTP_FORBIDDEN as c_int;
-    }
-    match r.file_kind() {
-        FileKind::Regular => {}
-        FileKind::Directory => return ffi::HTTP_FORBIDDEN as c_int,
-        _ => {
-            r.log(
-                Level::Error,
-                &format!("[WSGI-RS-E104] Target WSGI script not found or unable to stat: {script}"),
-            );
-            return ffi::HTTP_NOT_FOUND as c_int;
-        }
-    }
-    let policy = if dir.chunked_request == Some(true) {
-        BodyPolicy::Dechunk
-    } else {
-        BodyPolicy::RefuseChunked
+    let dir = DirConfig::of(&r);
+    let Some(target) = request::target(r, dir) else {
+        return ffi::DECLINED as c_int;
     };
-    if let Err(status) = r.setup_body(policy) {
-        return status;
-    }
-    let has_body = r.should_read_body();
+    let facts = match request::prepare(&r, dir, target) {
+        Ok(facts) => facts,
+        Err(status) => return status,
+    };
     let request_start = Instant::now();
-    let frame = request_frame(r, &script, has_body);
-    let Some(path) = g.socket.get() else {
-        return ffi::HTTP_SERVICE_UNAVAILABLE as c_int;
+    let frame = request_frame(r, dir, &facts);
+    let stream = match send_request(r, g, &frame) {
+        Ok(stream) => stream,
+        Err(status) => return status,
     };
-    let stream = match connect(path, g.conf.connect_timeout) {
-        Ok(s) => s,
-        Err(e) => {
-            r.log(Level::Error, &format!(
-                "[WSGI-RS-E404] Unable to connect to WSGI daemon process '{}' on '{}': {e} (uid {})",
-                g.conf.name, path.display(), std::process::id()
-            ));
-            return ffi::HTTP_SERVICE_UNAVAILABLE as c_int;
-        }
-    };
-    let io_timeout = Duration::from_secs(if g.conf.socket_timeout > 0 {
-        g.conf.socket_timeout
-    } else {
-        300
-    });
-    let _ = stream.set_read_timeout(Some(io_timeout));
-    let _ = stream.set_write_timeout(Some(io_timeout));
-    sock::set_buffer_sizes(
-        std::os::fd::AsRawFd::as_raw_fd(&stream),
-        g.conf.send_buffer_size,
-        g.conf.receive_buffer_size,
-    );
-    if wire::write_frame(&mut &stream, Kind::Request, &[&frame]).is_err() {
-        return fail_502(r, g, None, "could not send the request");
-    }
-    if g.conf.queue_timeout > 0
-        && !sock::wait_readable(
-            std::os::fd::AsRawFd::as_raw_fd(&stream),
-            Some(Duration::from_secs(g.conf.queue_timeout)),
-        )
-    {
-        r.log(Level::Error, &format!(
-                "[WSGI-RS-E407] queue-timeout: request waited more than {} s for a free thread in daemon process group '{}'; answering 504",
-                g.conf.queue_timeout, g.conf.name));
-        return ffi::HTTP_GATEWAY_TIME_OUT as c_int;
-    }
     let (read_buf, mut body_buf) = BUFFERS.with(|b| std::mem::take(&mut *b.borrow_mut()));
-    // Body: streamed in frames; a daemon that stops reading is ignored.
-    if has_body {
-        if body_buf.len() < BODY_CHUNK {
-            body_buf = vec![0u8; BODY_CHUNK];
-        }
-        let mut ok = true;
-        loop {
-            let Some(n) = r.read_body(&mut body_buf) else {
-                return ffi::HTTP_BAD_REQUEST as c_int;
-            };
-            if n == 0 {
-                break;
-            }
-            if ok {
-                ok = wire::write_frame(&mut &stream, Kind::Body, &[&body_buf[..n]]).is_ok();
-            }
-        }
+    if facts.has_body && !send_body(r, &stream, &mut body_buf) {
+        return ffi::HTTP_BAD_REQUEST as c_int;
     }
     let _ = wire::write_frame(&mut &stream, Kind::BodyEnd, &[]);
-    let capacity = if g.conf.response_buffer_size > 0 {
-        g.conf.response_buffer_size as usize
-    } else {
-        64 * 1024
+    let capacity = match g.conf.response_buffer_size {
+        0 => 64 * 1024,
+        n => n as usize,
     };
     let read_buf = if read_buf.is_empty() || read_buf.len() > capacity.max(4096) {
         vec![0u8; START_BUFFER.min(capacity)]
@@ -238,10 +174,66 @@ fn proxy(r: Request, g: &GroupEntry) -> c_int {
     };
     let mut fs = FdStream::new(stream);
     let mut reader = FrameReader::growing(&mut fs, read_buf, capacity);
-    let status = relay(r, g, &mut reader, request_start);
+    let status = Relay::new(r, g).run(&mut reader, request_start);
     let read_buf = reader.into_buffer();
     BUFFERS.with(|b| *b.borrow_mut() = (read_buf, body_buf));
     status
+}
+
+/// Connects to the group, sends the request frame and waits for a
+/// thread to pick it up (`queue-timeout`).
+fn send_request(r: Request, g: &GroupEntry, frame: &[u8]) -> Result<UnixStream, c_int> {
+    let c = &g.conf;
+    let stream = connect(&g.socket, c.connect_timeout).map_err(|e| {
+        r.log(
+            Level::Error,
+            &format!(
+            "[WSGI-RS-E404] Unable to connect to WSGI daemon process '{}' on '{}': {e} (uid {})",
+            c.name, g.socket.display(), std::process::id()
+        ),
+        );
+        ffi::HTTP_SERVICE_UNAVAILABLE as c_int
+    })?;
+    let io_timeout = Duration::from_secs(if c.socket_timeout > 0 {
+        c.socket_timeout
+    } else {
+        300
+    });
+    let _ = stream.set_read_timeout(Some(io_timeout));
+    let _ = stream.set_write_timeout(Some(io_timeout));
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
+    sock::set_buffer_sizes(fd, c.send_buffer_size, c.receive_buffer_size);
+    if wire::write_frame(&mut &stream, Kind::Request, &[frame]).is_err() {
+        return Err(fail_502(r, g, None, "could not send the request"));
+    }
+    if c.queue_timeout > 0 && !sock::wait_readable(fd, Some(Duration::from_secs(c.queue_timeout))) {
+        r.log(Level::Error, &format!(
+            "[WSGI-RS-E407] queue-timeout: request waited more than {} s for a free thread in daemon process group '{}'; answering 504",
+            c.queue_timeout, c.name));
+        return Err(ffi::HTTP_GATEWAY_TIME_OUT as c_int);
+    }
+    Ok(stream)
+}
+
+/// Streams the request body in frames; a daemon that stops reading is
+/// ignored (the body is still read to its end). False when the client's
+/// body could not be read.
+fn send_body(r: Request, stream: &UnixStream, buf: &mut Vec<u8>) -> bool {
+    if buf.len() < BODY_CHUNK {
+        *buf = vec![0u8; BODY_CHUNK];
+    }
+    let mut ok = true;
+    loop {
+        let Some(n) = r.read_body(buf) else {
+            return false;
+        };
+        if n == 0 {
+            return true;
+        }
+        if ok {
+            ok = wire::write_frame(&mut &*stream, Kind::Body, &[&buf[..n]]).is_ok();
+        }
+    }
 }
 
 /// The first size of a thread's response buffer; it grows to
@@ -257,138 +249,208 @@ thread_local! {
         const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
 }
 
-/// Reads the daemon's frames and turns them into this request's
-/// response; returns the handler's status.
-fn relay(
+type Reader<'s> = FrameReader<&'s mut FdStream>;
+
+/// Turns the daemon's frames into this request's response.
+struct Relay<'g> {
     r: Request,
-    g: &GroupEntry,
-    reader: &mut FrameReader<&mut FdStream>,
-    request_start: Instant,
-) -> c_int {
-    let dir = module::dir_config(r);
-    let mut pid = None;
-    let mut backend = EmbeddedBackend::new(r, true, false);
-    let mut started = false;
-    loop {
-        if !started && g.conf.request_timeout > 0 {
-            let left =
-                Duration::from_secs(g.conf.request_timeout).saturating_sub(request_start.elapsed());
-            if !sock::wait_readable(reader.get_ref().stream_fd(), Some(left)) {
-                r.log(Level::Error, &format!(
-                    "[WSGI-RS-E405] request-timeout ({} s) exceeded in daemon process group '{}' (pid {}); answering 504",
-                    g.conf.request_timeout, g.conf.name, pid.map_or("?".into(), |p: i32| p.to_string())));
-                return ffi::HTTP_GATEWAY_TIME_OUT as c_int;
-            }
+    g: &'g GroupEntry,
+    /// The daemon process's pid, once it has accepted (for log lines).
+    pid: Option<i32>,
+    backend: RequestBackend,
+    /// The response has started: failures now cut it instead of
+    /// answering an error status.
+    started: bool,
+}
+
+impl<'g> Relay<'g> {
+    fn new(r: Request, g: &'g GroupEntry) -> Relay<'g> {
+        let backend = RequestBackend::new(r, true, false);
+        Relay {
+            r,
+            g,
+            pid: None,
+            backend,
+            started: false,
         }
-        let (kind, len) = match reader.next_prefix() {
-            Ok(Some(x)) => x,
-            Ok(None) | Err(_) if started => {
-                backend.abort();
-                log_cut(r, g, pid);
-                return ffi::OK as c_int;
-            }
-            Ok(None) => {
-                return fail_502(r, g, pid, "closed the connection before sending a response")
-            }
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                r.log(Level::Error, &format!("[WSGI-RS-E405] Timeout when reading response from daemon process group '{}'", g.conf.name));
-                return ffi::HTTP_GATEWAY_TIME_OUT as c_int;
-            }
-            Err(e) => return fail_502(r, g, pid, &e.to_string()),
-        };
-        if kind == Kind::Data {
-            // Body bytes go from the read buffer to a transient bucket
-            // (the core copies them only if it must keep them).
-            let mut left = len;
-            while left > 0 {
-                let Ok((chunk, ends)) = reader.next_chunk_and_end(left) else {
-                    backend.abort();
-                    log_cut(r, g, pid);
-                    return ffi::OK as c_int;
-                };
-                left -= chunk.len();
-                let push = if ends { Push::End } else { Push::Buffer };
-                if backend.write(&[chunk], push).is_err() {
-                    backend.abort();
-                    return ffi::OK as c_int;
-                }
-                if push == Push::End {
-                    return ffi::OK as c_int;
-                }
-            }
-            continue;
-        }
-        let Ok(payload) = reader.payload(len) else {
-            return fail_502(r, g, pid, "truncated frame");
-        };
-        match kind {
-            Kind::Accepted => pid = wire::Cursor(payload).u32().ok().map(|p| p as i32),
-            Kind::Fail => {
-                let status = wire::Cursor(payload).u32().unwrap_or(500) as c_int;
-                if status == 504 {
-                    r.log(Level::Error, &format!(
-                        "[WSGI-RS-E407] queue-timeout: request waited more than {} s before daemon process group '{}' picked it up; answering 504",
-                        g.conf.queue_timeout, g.conf.name));
-                }
+    }
+
+    /// Reads frames until the response is complete; returns the
+    /// handler's status.
+    fn run(&mut self, reader: &mut Reader<'_>, request_start: Instant) -> c_int {
+        loop {
+            if let Err(status) = self.wait_for_start(reader, request_start) {
                 return status;
             }
-            Kind::Start => {
-                let limit = if g.conf.header_buffer_size > 0 {
-                    g.conf.header_buffer_size as usize
-                } else {
-                    32768
-                };
-                if payload.len() > limit {
-                    let why = format!(
-                        "response headers of {} bytes exceed header-buffer-size ({limit} bytes)",
-                        payload.len()
-                    );
-                    return fail_502(r, g, pid, &why);
-                }
-                let Ok((status, line, headers)) = wire::decode_start(payload) else {
-                    return fail_502(r, g, pid, "bad response headers");
-                };
-                let location = headers
-                    .iter()
-                    .find(|(k, _)| k.eq_ignore_ascii_case(b"location"))
-                    .map(|(_, v)| lossy(v));
-                if status == 200 {
-                    if let Some(loc) = location.filter(|l| l.starts_with('/')) {
-                        process::internal_redirect(r, &loc);
-                        return ffi::OK as c_int;
-                    }
-                }
-                if dir.error_override == Some(true) && status >= 400 {
-                    return status as c_int;
-                }
-                let h: Vec<(String, String)> = headers
-                    .iter()
-                    .map(|(k, v)| (lossy(k), v.iter().map(|&b| b as char).collect()))
-                    .collect();
-                let _ = backend.start(status, &lossy(line), &fold_repeated(h));
-                started = true;
+            let (kind, len) = match self.next_prefix(reader) {
+                Ok(frame) => frame,
+                Err(status) => return status,
+            };
+            let step = match kind {
+                Kind::Data => self.data(reader, len),
+                Kind::File => self.file(reader, len),
+                _ => match reader.payload(len) {
+                    Ok(payload) => self.control(kind, payload),
+                    Err(_) => Some(self.fail_502("truncated frame")),
+                },
+            };
+            if let Some(status) = step {
+                return status;
             }
-            Kind::File => {
-                let (off, n) = wire::decode_file(payload).unwrap_or((0, 0));
-                let Some(fd) = reader.get_mut_fds().pop_front() else {
-                    return fail_502(r, g, pid, "file frame without a descriptor");
-                };
-                use std::os::fd::AsRawFd;
-                if backend.send_file(fd.as_raw_fd(), off, n).is_err() {
-                    backend.abort();
-                    return ffi::OK as c_int;
-                }
+        }
+    }
+
+    /// Before the response starts, waits no longer than `request-timeout`.
+    fn wait_for_start(&self, reader: &Reader<'_>, request_start: Instant) -> Result<(), c_int> {
+        let c = &self.g.conf;
+        if self.started || c.request_timeout == 0 {
+            return Ok(());
+        }
+        let left = Duration::from_secs(c.request_timeout).saturating_sub(request_start.elapsed());
+        if sock::wait_readable(reader.get_ref().stream_fd(), Some(left)) {
+            return Ok(());
+        }
+        let pid = self.pid.map_or("?".into(), |p| p.to_string());
+        self.r.log(Level::Error, &format!(
+            "[WSGI-RS-E405] request-timeout ({} s) exceeded in daemon process group '{}' (pid {pid}); answering 504",
+            c.request_timeout, c.name));
+        Err(ffi::HTTP_GATEWAY_TIME_OUT as c_int)
+    }
+
+    /// The next frame's kind and length, or the status to end with.
+    fn next_prefix(&mut self, reader: &mut Reader<'_>) -> Result<(Kind, usize), c_int> {
+        match reader.next_prefix() {
+            Ok(Some(x)) => Ok(x),
+            Ok(None) | Err(_) if self.started => Err(self.cut()),
+            Ok(None) => Err(self.fail_502("closed the connection before sending a response")),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                self.r.log(Level::Error, &format!("[WSGI-RS-E405] Timeout when reading response from daemon process group '{}'", self.g.conf.name));
+                Err(ffi::HTTP_GATEWAY_TIME_OUT as c_int)
             }
+            Err(e) => Err(self.fail_502(&e.to_string())),
+        }
+    }
+
+    /// Body bytes go from the read buffer to a transient bucket (the core
+    /// copies them only if it must keep them).
+    fn data(&mut self, reader: &mut Reader<'_>, len: usize) -> Option<c_int> {
+        let mut left = len;
+        while left > 0 {
+            let Ok((chunk, ends)) = reader.next_chunk_and_end(left) else {
+                return Some(self.cut());
+            };
+            left -= chunk.len();
+            let push = if ends { Push::End } else { Push::Buffer };
+            if self.backend.write(&[chunk], push).is_err() {
+                self.backend.abort();
+                return Some(ffi::OK as c_int);
+            }
+            if push == Push::End {
+                return Some(ffi::OK as c_int);
+            }
+        }
+        None
+    }
+
+    /// A `wsgi.file_wrapper` file, passed as a descriptor.
+    fn file(&mut self, reader: &mut Reader<'_>, len: usize) -> Option<c_int> {
+        let Ok(payload) = reader.payload(len) else {
+            return Some(self.fail_502("truncated frame"));
+        };
+        let (off, n) = wire::decode_file(payload).unwrap_or((0, 0));
+        let Some(fd) = reader.get_mut_fds().pop_front() else {
+            return Some(self.fail_502("file frame without a descriptor"));
+        };
+        use std::os::fd::AsRawFd;
+        if self.backend.send_file(fd.as_raw_fd(), off, n).is_err() {
+            self.backend.abort();
+            return Some(ffi::OK as c_int);
+        }
+        None
+    }
+
+    /// Every other frame: `None` to read on, or the status to end with.
+    fn control(&mut self, kind: Kind, payload: &[u8]) -> Option<c_int> {
+        match kind {
+            Kind::Accepted => {
+                self.pid = wire::Cursor(payload).u32().ok().map(|p| p as i32);
+                None
+            }
+            Kind::Fail => Some(self.failed(payload)),
+            Kind::Start => self.start(payload),
             Kind::End => {
-                let _ = backend.finish();
-                return ffi::OK as c_int;
+                let _ = self.backend.finish();
+                Some(ffi::OK as c_int)
             }
             Kind::Abort => {
-                backend.abort();
-                return ffi::OK as c_int;
+                self.backend.abort();
+                Some(ffi::OK as c_int)
             }
-            _ => return fail_502(r, g, pid, "unexpected frame"),
+            _ => Some(self.fail_502("unexpected frame")),
         }
+    }
+
+    /// The daemon answered a status without a response.
+    fn failed(&self, payload: &[u8]) -> c_int {
+        let status = wire::Cursor(payload).u32().unwrap_or(500) as c_int;
+        if status == 504 {
+            let c = &self.g.conf;
+            self.r.log(Level::Error, &format!(
+                "[WSGI-RS-E407] queue-timeout: request waited more than {} s before daemon process group '{}' picked it up; answering 504",
+                c.queue_timeout, c.name));
+        }
+        status
+    }
+
+    /// The response's status and headers: an internal redirect for 200 +
+    /// a local `Location`, Apache's error document with
+    /// `WSGIErrorOverride`, else the response starts.
+    fn start(&mut self, payload: &[u8]) -> Option<c_int> {
+        let limit = match self.g.conf.header_buffer_size {
+            0 => 32768,
+            n => n as usize,
+        };
+        if payload.len() > limit {
+            let len = payload.len();
+            let why = format!(
+                "response headers of {len} bytes exceed header-buffer-size ({limit} bytes)"
+            );
+            return Some(self.fail_502(&why));
+        }
+        let Ok((status, line, headers)) = wire::decode_start(payload) else {
+            return Some(self.fail_502("bad response headers"));
+        };
+        let location = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(b"location"))
+            .map(|(_, v)| lossy(v));
+        if status == 200 {
+            if let Some(loc) = location.filter(|l| l.starts_with('/')) {
+                process::internal_redirect(self.r, &loc);
+                return Some(ffi::OK as c_int);
+            }
+        }
+        if DirConfig::of(&self.r).error_override == Some(true) && status >= 400 {
+            return Some(status as c_int);
+        }
+        let h: Vec<(String, String)> = headers
+            .iter()
+            .map(|(k, v)| (lossy(k), v.iter().map(|&b| b as char).collect()))
+            .collect();
+        let _ = self.backend.start(status, &lossy(line), &fold_repeated(h));
+        self.started = true;
+        None
+    }
+
+    /// The daemon went away mid-response: the response is cut.
+    fn cut(&mut self) -> c_int {
+        self.backend.abort();
+        log_cut(self.r, self.g, self.pid);
+        ffi::OK as c_int
+    }
+
+    fn fail_502(&self, why: &str) -> c_int {
+        fail_502(self.r, self.g, self.pid, why)
     }
 }
 
@@ -445,6 +507,26 @@ fn log_cut(r: Request, g: &GroupEntry, pid: Option<i32>) {
     ));
 }
 
+/// Joins the values of a repeated response header with ", " (Set-Cookie
+/// excepted), as httpd's script-header reading does for mod_wsgi's daemon
+/// mode: clients of a daemon group see `X-A: 1, 2`, not two `X-A` lines.
+fn fold_repeated(headers: Vec<(String, String)>) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::with_capacity(headers.len());
+    for (name, value) in headers {
+        let earlier = (!name.eq_ignore_ascii_case("set-cookie"))
+            .then(|| out.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(&name)))
+            .flatten();
+        match earlier {
+            Some((_, v)) => {
+                v.push_str(", ");
+                v.push_str(&value);
+            }
+            None => out.push((name, value)),
+        }
+    }
+    out
+}
+
 /// Connects, retrying while the group turns over (refused, missing or
 /// full socket) until `timeout` seconds.
 fn connect(path: &std::path::Path, timeout: u64) -> std::io::Result<UnixStream> {
@@ -469,24 +551,4 @@ fn connect(path: &std::path::Path, timeout: u64) -> std::io::Result<UnixStream> 
             Err(e) => return Err(e),
         }
     }
-}
-
-/// Joins the values of a repeated response header with ", " (Set-Cookie
-/// excepted), as httpd's script-header reading does for mod_wsgi's daemon
-/// mode: clients of a daemon group see `X-A: 1, 2`, not two `X-A` lines.
-fn fold_repeated(headers: Vec<(String, String)>) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = Vec::with_capacity(headers.len());
-    for (name, value) in headers {
-        let earlier = (!name.eq_ignore_ascii_case("set-cookie"))
-            .then(|| out.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(&name)))
-            .flatten();
-        match earlier {
-            Some((_, v)) => {
-                v.push_str(", ");
-                v.push_str(&value);
-            }
-            None => out.push((name, value)),
-        }
-    }
-    out
 }

@@ -15,40 +15,53 @@ use parking_lot::Mutex;
 use pyo3::types::PyDictMethods;
 
 use super::backend::{DaemonBackend, SharedStream, READ_BUF};
-use super::wire::{self, FrameReader, Kind};
+use super::wire::{self, FrameReader, Kind, RequestHead};
 use super::{sock, GroupEntry};
 use crate::apache::Level;
 use crate::config::daemon::DaemonGroup;
 use crate::interp;
-use crate::wsgi::{self, CgiVars, Extras, RequestCtx, RequestObjects, RunInfo};
-
-/// Key prefix of the request facts the Apache child sends next to the
-/// CGI variables (not valid variable names, never in the environ).
-pub const META: &str = "\x01";
+use crate::wsgi::{self, App, CgiVars, Extras, RequestCtx, RunInfo};
 
 struct Slot {
+    /// The request thread (`threading.get_ident()`), for its stack dump.
     thread: u64,
+    /// When the request was accepted, for `request-timeout`.
     started: Instant,
+    /// Named in the timeout's log line.
     request_id: String,
+    /// The timeout has been handled once.
     fired: bool,
+    /// The connection, shut down when the timeout fires so the thread's
+    /// next write fails.
     stream: Option<Arc<UnixStream>>,
 }
 
 /// State shared by the request threads and the monitor of one process.
 pub struct Shared {
+    /// The group's options.
     pub conf: DaemonGroup,
+    /// The group's listening socket.
     fd: RawFd,
+    /// The process is recycling: threads stop accepting.
     stopping: AtomicBool,
+    /// Requests finished (`maximum-requests`).
     served: AtomicU64,
+    /// Requests being served now (the drain waits for 0).
     active: AtomicUsize,
     /// Request threads waiting in `accept` or serving: the process may
     /// exit once it is stopping and this is 0.
     engaged: AtomicUsize,
+    /// When a request last started or ended (s), for
+    /// `inactivity-timeout`.
     last_activity: AtomicU64,
+    /// One per request thread: the request it serves, for
+    /// `request-timeout`.
     slots: Mutex<Vec<Option<Slot>>>,
+    /// Requests accepted (`mod_wsgi.total_requests`).
     total: AtomicU64,
-    /// The WSGI script has loaded at least once / failed to load.
+    /// The WSGI script has loaded at least once (`startup-timeout`).
     loaded: AtomicBool,
+    /// The WSGI script failed to load at least once.
     load_failed: AtomicBool,
 }
 
@@ -60,7 +73,7 @@ impl Shared {
 
     pub fn new(g: &GroupEntry, fd: RawFd) -> Shared {
         Shared {
-            conf: g.conf.clone(),
+            conf: (*g.conf).clone(),
             fd,
             stopping: AtomicBool::new(false),
             served: AtomicU64::new(0),
@@ -212,169 +225,213 @@ fn fail(w: &mut SharedStream, status: u16, why: &str) {
     );
 }
 
-fn handle(sh: &Shared, index: usize, thread: u64, stream: UnixStream, counts: (u64, u64)) {
-    let timeout = if sh.conf.socket_timeout > 0 {
-        sh.conf.socket_timeout
-    } else {
-        300
+/// Per-request socket settings (`socket-timeout`, default 300 s).
+fn set_timeouts(sh: &Shared, stream: &UnixStream) {
+    let timeout = match sh.conf.socket_timeout {
+        0 => 300,
+        t => t,
     };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(timeout)));
     let _ = stream.set_write_timeout(Some(Duration::from_secs(timeout)));
+}
+
+/// One request over the wire protocol: read the request frame, accept
+/// it, then run it through the shared WSGI entry.
+fn handle(sh: &Shared, index: usize, thread: u64, stream: UnixStream, counts: (u64, u64)) {
+    set_timeouts(sh, &stream);
     let stream = Arc::new(stream);
     let mut w = SharedStream(stream.clone());
     let buf = READ_BUF.with(|b| std::mem::take(&mut *b.borrow_mut()));
     let mut reader = FrameReader::growing(SharedStream(stream.clone()), buf, 64 * 1024);
-    let owned: Vec<(Vec<u8>, Vec<u8>)> = match reader.next_frame() {
-        Ok(Some((Kind::Request, payload))) => match wire::decode_pairs(payload) {
-            Ok(p) => p
-                .into_iter()
-                .map(|(k, v)| (k.to_vec(), v.to_vec()))
-                .collect(),
-            Err(_) => return,
-        },
-        _ => return,
+    let Some((head, owned)) = read_request(&mut reader) else {
+        return;
     };
     let daemon_start = now_us();
     let pid = std::process::id().to_le_bytes();
     if wire::write_frame(&mut w, Kind::Accepted, &[&pid]).is_err() {
         return;
     }
-    let meta = |k: &str| -> &[u8] {
-        owned
-            .iter()
-            .find(|(n, _)| n.strip_prefix(META.as_bytes()) == Some(k.as_bytes()))
-            .map_or(&[][..], |(_, v)| v.as_slice())
-    };
-    let text = |k: &str| String::from_utf8_lossy(meta(k)).into_owned();
-    let num = |k: &str| text(k).parse::<i64>().unwrap_or(0);
-    let queue_start = num("qstart");
-    if sh.conf.queue_timeout > 0
-        && daemon_start - queue_start > sh.conf.queue_timeout as i64 * 1_000_000
-    {
+    let queue_limit = sh.conf.queue_timeout as i64 * 1_000_000;
+    if sh.conf.queue_timeout > 0 && daemon_start - head.queue_start_us > queue_limit {
         fail(&mut w, 504, "queue-timeout");
         return;
     }
-    let request_id = text("reqid");
     sh.slots.lock()[index] = Some(Slot {
         thread,
         started: Instant::now(),
-        request_id: request_id.clone(),
+        request_id: head.request_id.clone(),
         fired: false,
         stream: Some(stream.clone()),
     });
     let mut vars = CgiVars::default();
-    for (k, v) in owned
-        .iter()
-        .filter(|(k, _)| !k.starts_with(META.as_bytes()))
-    {
+    for (k, v) in &owned {
         vars.push(k, v);
     }
-    let (script, callable, handler_script) = (text("script"), text("callable"), text("hscript"));
-    // What a script's reload_required(resource) is given: the file the
-    // request maps to, as in embedded mode (its r->filename).
-    let resource = owned
-        .iter()
-        .find(|(k, _)| k == b"SCRIPT_FILENAME")
-        .map(|(_, v)| String::from_utf8_lossy(v).into_owned());
-    let group = text("group");
-    let scheme: &'static str = if meta("scheme") == b"https" {
-        "https"
-    } else {
-        "http"
-    };
-    let extras = Extras {
-        url_scheme: scheme,
-        multithread: sh.conf.threads > 1,
-        multiprocess: sh.conf.multiprocess(),
-        process_group: &sh.conf.name,
-        application_group: &group,
-        callable_object: &callable,
-        request_handler: meta("handler"),
-        handler_script: &handler_script,
-        script_reloading: meta("reload") == b"1",
-        enable_sendfile: meta("sendfile") == b"1",
-        listener_host: meta("lhost"),
-        listener_port: meta("lport"),
-        request_id: request_id.as_bytes(),
-        request_start_us: num("rstart"),
-        script_start_us: daemon_start,
-        thread_id: index as u64 + 1,
-        thread_requests: counts.0,
-        total_requests: counts.1,
-    };
     let backend = DaemonBackend {
         w: SharedStream(stream.clone()),
         r: Some(reader),
         body_left: 0,
-        body_done: meta("body") != b"1",
+        body_done: !head.has_body,
         pending: None,
-        header_only: meta("head") == b"1",
-        request_id: request_id.clone(),
+        header_only: head.header_only,
+        log_tag: log_tag(&vars, &head.request_id),
     };
-    let ctx = RequestCtx::new(Box::new(backend));
-    let info = RunInfo {
-        script: &script,
-        request_id: &request_id,
-        thread_id: index as u64 + 1,
-        start_us: daemon_start,
+    let port = head.listener_port.to_string();
+    // What a script's reload_required(resource) is given: the file the
+    // request maps to, as in embedded mode (its r->filename).
+    let resource = vars
+        .get_bytes("SCRIPT_FILENAME")
+        .map(|v| String::from_utf8_lossy(v).into_owned());
+    let run = Run {
+        sh,
+        head: &head,
+        vars: &vars,
+        port: &port,
+        resource: resource.as_deref(),
+        index,
+        counts,
+        daemon_start,
     };
-    let outcome = interp::with_group(&group, |py| {
-        let objects = match RequestObjects::new(py, &ctx, &request_id) {
-            Ok(o) => o,
-            Err(e) => {
-                e.print(py);
-                return wsgi::Outcome::Status(500);
-            }
-        };
-        let app = match interp::load_app(
-            py,
-            &script,
-            num("mtime"),
-            &callable,
-            meta("reload") == b"1",
-            resource.as_deref(),
-        ) {
-            Ok(app) => {
-                sh.loaded.store(true, Ordering::Relaxed);
-                app
-            }
-            Err(interp::LoadError::MissingCallable(msg)) => {
-                sh.load_failed.store(true, Ordering::Relaxed);
-                super::dlog(Level::Error, &format!("[WSGI-RS-E104] {msg}"));
-                return wsgi::Outcome::Status(500);
-            }
-            Err(interp::LoadError::Failed(err)) => {
-                sh.load_failed.store(true, Ordering::Relaxed);
-                super::dlog(Level::Error, &format!(
-                    "[WSGI-RS-E104] Failed to exec Python script file '{script}' in daemon process group '{}'.", sh.conf.name
-                ));
-                for line in wsgi::traceback_lines(py, &err) {
-                    super::dlog(Level::Error, &line);
-                }
-                return wsgi::Outcome::Status(500);
-            }
-        };
-        let environ = match wsgi::build_environ(py, &vars, &extras, &objects) {
-            Ok(env) => env,
-            Err(e) => {
-                e.print(py);
-                return wsgi::Outcome::Status(500);
-            }
-        };
-        for (k, v) in [
-            (&b"mod_wsgi.queue_start"[..], queue_start.to_string()),
-            (b"mod_wsgi.daemon_start", daemon_start.to_string()),
-            (b"mod_wsgi.daemon_connects", "1".into()),
-            (b"mod_wsgi.daemon_restarts", "0".into()),
-        ] {
-            let _ = environ.set_item(objects.keys.get(py, k), v);
-        }
-        wsgi::run(py, &app, &environ, &objects, &ctx, &info)
-    });
-    drop(ctx.expire());
-    match outcome {
+    match run.serve(RequestCtx::new(Box::new(backend))) {
         Some(wsgi::Outcome::Done) => {}
         Some(wsgi::Outcome::Status(s)) => fail(&mut w, s, "error"),
         None => fail(&mut w, 500, "python not running"),
     }
+}
+
+/// The CGI variables as sent (owned: the reader goes on to serve the body).
+type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// The request frame: its head and CGI variables.
+fn read_request(reader: &mut FrameReader<SharedStream>) -> Option<(RequestHead, Pairs)> {
+    let Ok(Some((Kind::Request, payload))) = reader.next_frame() else {
+        return None;
+    };
+    let (head, pairs) = wire::decode_request(payload).ok()?;
+    Some((
+        head,
+        pairs
+            .into_iter()
+            .map(|(k, v)| (k.to_vec(), v.to_vec()))
+            .collect(),
+    ))
+}
+
+/// One accepted request and what the daemon knows about it.
+struct Run<'a> {
+    sh: &'a Shared,
+    head: &'a RequestHead,
+    vars: &'a CgiVars<'a>,
+    /// `mod_wsgi.listener_port`, as text.
+    port: &'a str,
+    /// The file the request maps to (`SCRIPT_FILENAME`), for the script's
+    /// `reload_required(resource)`.
+    resource: Option<&'a str>,
+    /// The request thread's index (its `mod_wsgi.thread_id` is one more).
+    index: usize,
+    /// This thread's and this process's request counts.
+    counts: (u64, u64),
+    /// When this process accepted the request (µs).
+    daemon_start: i64,
+}
+
+impl Run<'_> {
+    fn extras(&self) -> Extras<'_> {
+        let (sh, head) = (self.sh, self.head);
+        Extras {
+            url_scheme: if head.https { "https" } else { "http" },
+            multithread: sh.conf.threads > 1,
+            multiprocess: sh.conf.multiprocess(),
+            process_group: &sh.conf.name,
+            application_group: &head.application_group,
+            callable_object: &head.callable,
+            request_handler: &head.handler,
+            handler_script: "",
+            script_reloading: head.reloading,
+            enable_sendfile: head.sendfile,
+            listener_host: &head.listener_host,
+            listener_port: self.port.as_bytes(),
+            request_id: head.request_id.as_bytes(),
+            request_start_us: head.request_start_us,
+            script_start_us: self.daemon_start,
+            thread_id: self.index as u64 + 1,
+            thread_requests: self.counts.0,
+            total_requests: self.counts.1,
+        }
+    }
+
+    /// Runs the application through the shared entry, with the daemon's
+    /// own environ keys; `None` when Python is not running.
+    fn serve(&self, ctx: Arc<RequestCtx>) -> Option<wsgi::Outcome> {
+        let head = self.head;
+        let app = App {
+            script: &head.script,
+            mtime: head.mtime,
+            callable: &head.callable,
+            reloading: head.reloading,
+            resource: self.resource,
+        };
+        let info = RunInfo {
+            script: &head.script,
+            request_id: &head.request_id,
+            thread_id: self.index as u64 + 1,
+            start_us: self.daemon_start,
+        };
+        let extras = self.extras();
+        let served = interp::with_group(&head.application_group, |py| {
+            wsgi::serve(
+                py,
+                &app,
+                self.vars,
+                &extras,
+                &ctx,
+                &info,
+                |environ, objects| {
+                    for (k, v) in [
+                        (
+                            &b"mod_wsgi.queue_start"[..],
+                            head.queue_start_us.to_string(),
+                        ),
+                        (b"mod_wsgi.daemon_start", self.daemon_start.to_string()),
+                        (b"mod_wsgi.daemon_connects", "1".into()),
+                        (b"mod_wsgi.daemon_restarts", "0".into()),
+                    ] {
+                        let _ = environ.set_item(objects.keys.get(py, k), v);
+                    }
+                },
+            )
+        });
+        drop(ctx.expire());
+        let served = served?;
+        let flag = if served.loaded {
+            &self.sh.loaded
+        } else {
+            &self.sh.load_failed
+        };
+        flag.store(true, Ordering::Relaxed);
+        Some(served.outcome)
+    }
+}
+
+/// The prefix of a request's log lines in the daemon: `[remote ADDR:PORT]
+/// [request ID]`. Only address characters are kept, so nothing a trusted
+/// proxy header put into `REMOTE_ADDR` reaches the log raw.
+fn log_tag(vars: &CgiVars<'_>, request_id: &str) -> String {
+    let clean = |name: &str| -> String {
+        vars.get_bytes(name)
+            .unwrap_or_default()
+            .iter()
+            .filter(|b| b.is_ascii_hexdigit() || matches!(b, b'.' | b':' | b'[' | b']'))
+            .map(|&b| b as char)
+            .collect()
+    };
+    let id: String = request_id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '@' | '/' | '+' | '-' | '_'))
+        .collect();
+    format!(
+        "[remote {}:{}] [request {id}]",
+        clean("REMOTE_ADDR"),
+        clean("REMOTE_PORT")
+    )
 }

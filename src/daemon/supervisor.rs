@@ -196,16 +196,14 @@ fn describe(status: libc::c_int) -> String {
 
 fn run(g: &GroupEntry, fd: RawFd, argv: Argv) -> i32 {
     reset_after_fork(fd);
-    set_signals(
-        &[
-            libc::SIGTERM,
-            libc::SIGINT,
-            libc::SIGCHLD,
-            libc::SIGUSR1,
-            libc::SIGUSR2,
-        ],
-        on_signal as *const () as libc::sighandler_t,
-    );
+    let signals = [
+        libc::SIGTERM,
+        libc::SIGINT,
+        libc::SIGCHLD,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+    ];
+    set_signals(&signals, on_signal as *const () as libc::sighandler_t);
     let name = &g.conf.name;
     argv.set_title(&format!("wsgi-sup:{name}"));
     if let Err(e) = drop_privileges(g) {
@@ -217,86 +215,141 @@ fn run(g: &GroupEntry, fd: RawFd, argv: Argv) -> i32 {
         return 1;
     }
     let (notify_r, notify_w) = pipe();
-    let n = g.conf.processes as usize;
-    let mut slots: Vec<Option<(i32, Instant)>> = vec![None; n];
-    let mut draining: Vec<i32> = Vec::new();
-    let mut fast_deaths = 0u32;
-    loop {
-        if TERM.load(Ordering::SeqCst) {
-            break;
-        }
-        for slot in slots.iter_mut().filter(|s| s.is_none()) {
-            // SAFETY: this process is single-threaded; the child runs the
-            // daemon and exits with _exit.
-            let pid = unsafe { libc::fork() };
-            if pid == 0 {
-                // SAFETY: closes our copy of the pipe's read end.
-                unsafe { libc::close(notify_r) };
-                let code = crate::apache::guard("daemon process", 1, || {
-                    worker::run(g, fd, argv, notify_w)
-                });
-                // SAFETY: the daemon leaves without unwinding into httpd code.
-                unsafe { libc::_exit(code) };
-            }
-            if pid > 0 {
-                *slot = Some((pid, Instant::now()));
-            }
-        }
-        if USR2.swap(false, Ordering::SeqCst) {
-            signal_all(&slots, &draining, libc::SIGUSR2);
-        }
-        if USR1.swap(false, Ordering::SeqCst) {
-            signal_all(&slots, &[], libc::SIGUSR1);
-        }
+    let mut procs = Processes::new(g.conf.processes as usize);
+    while !TERM.load(Ordering::SeqCst) {
+        procs.fill(|| spawn_daemon(g, fd, argv, notify_r, notify_w));
+        procs.forward_signals();
         if sock::wait_readable(notify_r, Some(Duration::from_millis(500))) {
-            let mut buf = [0u8; 64];
-            // SAFETY: reading into a local buffer from our pipe (non-blocking read not needed: poll said readable).
-            let got = unsafe { libc::read(notify_r, buf.as_mut_ptr().cast(), buf.len()) };
-            for c in buf[..got.max(0) as usize].chunks_exact(4) {
-                let pid = i32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-                if let Some(slot) = slots.iter_mut().find(|s| s.is_some_and(|(p, _)| p == pid)) {
-                    *slot = None;
-                    draining.push(pid);
-                }
-            }
+            procs.recycling(notify_r);
         }
-        loop {
-            let mut status = 0;
-            // SAFETY: reaps any exited child without blocking.
-            let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
-            if pid <= 0 {
-                break;
-            }
-            draining.retain(|p| *p != pid);
-            if let Some(slot) = slots.iter_mut().find(|s| s.is_some_and(|(p, _)| p == pid)) {
-                let started = slot.map(|(_, t)| t).unwrap_or_else(Instant::now);
-                *slot = None;
-                let clean = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
-                if !clean {
-                    super::dlog(Level::Error, &format!(
-                        "[WSGI-RS-E402] daemon process {pid} of group '{name}' {}; starting a new one",
-                        describe(status)
-                    ));
-                    super::proxy::record_death(pid, status);
-                }
-                if started.elapsed() < Duration::from_secs(1) && !clean {
-                    fast_deaths += 1;
-                } else {
-                    fast_deaths = 0;
-                }
-            }
-        }
-        if fast_deaths > 3 {
+        procs.reap(name);
+        if procs.fast_deaths > 3 {
             std::thread::sleep(Duration::from_secs(1));
         }
         CHILD.store(false, Ordering::SeqCst);
     }
     shutdown(
-        &slots,
-        &draining,
+        &procs.slots,
+        &procs.draining,
         g.conf.graceful_timeout.max(g.conf.shutdown_timeout),
     );
     0
+}
+
+/// Forks one daemon process; its pid (negative when fork failed).
+fn spawn_daemon(g: &GroupEntry, fd: RawFd, argv: Argv, notify_r: RawFd, notify_w: RawFd) -> i32 {
+    // SAFETY: this process is single-threaded; the child runs the
+    // daemon and exits with _exit.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        // SAFETY: closes our copy of the pipe's read end.
+        unsafe { libc::close(notify_r) };
+        let code = crate::apache::guard("daemon process", 1, || worker::run(g, fd, argv, notify_w));
+        // SAFETY: the daemon leaves without unwinding into httpd code.
+        unsafe { libc::_exit(code) };
+    }
+    pid
+}
+
+/// The supervisor's daemon processes.
+struct Processes {
+    /// One slot per `processes=`: the pid serving in it and when it
+    /// started; `None` until a new one is forked.
+    slots: Vec<Option<(i32, Instant)>>,
+    /// Processes recycling gracefully: their slot is already refilled,
+    /// but they still finish their requests and get signals.
+    draining: Vec<i32>,
+    /// Unclean exits within a second of starting, in a row: above 3 the
+    /// supervisor slows down instead of fork-looping.
+    fast_deaths: u32,
+}
+
+impl Processes {
+    fn new(n: usize) -> Processes {
+        Processes {
+            slots: vec![None; n],
+            draining: Vec::new(),
+            fast_deaths: 0,
+        }
+    }
+
+    /// Starts a process in every empty slot.
+    fn fill(&mut self, mut spawn: impl FnMut() -> i32) {
+        for slot in self.slots.iter_mut().filter(|s| s.is_none()) {
+            let pid = spawn();
+            if pid > 0 {
+                *slot = Some((pid, Instant::now()));
+            }
+        }
+    }
+
+    /// Passes SIGUSR2 (stack dumps) and SIGUSR1 (graceful restart) on.
+    fn forward_signals(&self) {
+        if USR2.swap(false, Ordering::SeqCst) {
+            signal_all(&self.slots, &self.draining, libc::SIGUSR2);
+        }
+        if USR1.swap(false, Ordering::SeqCst) {
+            signal_all(&self.slots, &[], libc::SIGUSR1);
+        }
+    }
+
+    /// Processes that began a graceful recycle (their pids on the notify
+    /// pipe) leave their slot, so a replacement starts at once.
+    fn recycling(&mut self, notify_r: RawFd) {
+        let mut buf = [0u8; 64];
+        // SAFETY: reading into a local buffer from our pipe (poll said
+        // it is readable).
+        let got = unsafe { libc::read(notify_r, buf.as_mut_ptr().cast(), buf.len()) };
+        for c in buf[..got.max(0) as usize].chunks_exact(4) {
+            let pid = i32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+            if let Some(slot) = self
+                .slots
+                .iter_mut()
+                .find(|s| s.is_some_and(|(p, _)| p == pid))
+            {
+                *slot = None;
+                self.draining.push(pid);
+            }
+        }
+    }
+
+    /// Reaps exited processes, logging and recording unclean exits.
+    fn reap(&mut self, name: &str) {
+        loop {
+            let mut status = 0;
+            // SAFETY: reaps any exited child without blocking.
+            let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+            if pid <= 0 {
+                return;
+            }
+            self.draining.retain(|p| *p != pid);
+            let Some(slot) = self
+                .slots
+                .iter_mut()
+                .find(|s| s.is_some_and(|(p, _)| p == pid))
+            else {
+                continue;
+            };
+            let started = slot.map(|(_, t)| t).unwrap_or_else(Instant::now);
+            *slot = None;
+            let clean = libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0;
+            if !clean {
+                super::dlog(
+                    Level::Error,
+                    &format!(
+                    "[WSGI-RS-E402] daemon process {pid} of group '{name}' {}; starting a new one",
+                    describe(status)
+                ),
+                );
+                super::proxy::record_death(pid, status);
+            }
+            if started.elapsed() < Duration::from_secs(1) && !clean {
+                self.fast_deaths += 1;
+            } else {
+                self.fast_deaths = 0;
+            }
+        }
+    }
 }
 
 fn signal_all(slots: &[Option<(i32, Instant)>], extra: &[i32], sig: libc::c_int) {

@@ -17,6 +17,8 @@
 //!
 //! This file uses only `std` so `tests/pure.rs` can test it on its own.
 
+#![forbid(unsafe_code)]
+
 use std::io::{self, IoSlice, Read, Write};
 
 /// Largest frame payload a reader accepts (the CGI variables of one
@@ -71,15 +73,133 @@ fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
 /// and value as `len: u32` + bytes.
 pub fn encode_pairs<'a>(pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> Vec<u8> {
     let mut out = Vec::with_capacity(4096);
+    put_pairs(&mut out, pairs);
+    out
+}
+
+fn put_pairs<'a>(out: &mut Vec<u8>, pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) {
+    let at = out.len();
     out.extend_from_slice(&[0u8; 4]);
     let mut n: u32 = 0;
     for (k, v) in pairs {
-        put_bytes(&mut out, k);
-        put_bytes(&mut out, v);
+        put_bytes(out, k);
+        put_bytes(out, v);
         n += 1;
     }
-    out[..4].copy_from_slice(&n.to_le_bytes());
+    out[at..at + 4].copy_from_slice(&n.to_le_bytes());
+}
+
+/// What an Apache child tells a daemon about a request besides its CGI
+/// variables: the facts the daemon's environ and loader need. Sent at the
+/// head of the [`Kind::Request`] payload, before the variables.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RequestHead {
+    /// `wsgi.url_scheme` is `https` (else `http`).
+    pub https: bool,
+    /// The WSGI script's path.
+    pub script: String,
+    /// The script's modification time (µs) as the child saw it, so the
+    /// daemon reloads exactly when the child would.
+    pub mtime: i64,
+    pub callable: String,
+    /// The expanded application group (empty: the main interpreter).
+    pub application_group: String,
+    /// `WSGIScriptReloading` in force for the request.
+    pub reloading: bool,
+    /// `WSGIEnableSendfile` in force for the request.
+    pub sendfile: bool,
+    /// The request's handler name (`mod_wsgi.request_handler`).
+    pub handler: Vec<u8>,
+    /// The `Listen` host the connection arrived on, if named.
+    pub listener_host: Vec<u8>,
+    pub listener_port: u16,
+    /// Apache's log id of the request (`mod_wsgi.request_id`).
+    pub request_id: String,
+    /// When Apache read the request line (µs since the epoch).
+    pub request_start_us: i64,
+    /// When the child sent the request (µs), for `queue-timeout` and
+    /// `mod_wsgi.queue_start`.
+    pub queue_start_us: i64,
+    /// A HEAD request: the response body is not sent.
+    pub header_only: bool,
+    /// Body frames follow the request frame.
+    pub has_body: bool,
+}
+
+impl RequestHead {
+    fn flags(&self) -> u8 {
+        [
+            self.https,
+            self.reloading,
+            self.sendfile,
+            self.header_only,
+            self.has_body,
+        ]
+        .iter()
+        .enumerate()
+        .fold(0, |acc, (i, &on)| acc | (u8::from(on) << i))
+    }
+}
+
+/// `Request` payload: the head, then the CGI variables as pairs.
+pub fn encode_request<'a>(
+    head: &RequestHead,
+    vars: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4096);
+    out.push(head.flags());
+    for text in [
+        head.script.as_bytes(),
+        head.callable.as_bytes(),
+        head.application_group.as_bytes(),
+    ] {
+        put_bytes(&mut out, text);
+    }
+    put_bytes(&mut out, &head.handler);
+    put_bytes(&mut out, &head.listener_host);
+    put_bytes(&mut out, head.request_id.as_bytes());
+    out.extend_from_slice(&u32::from(head.listener_port).to_le_bytes());
+    for n in [head.mtime, head.request_start_us, head.queue_start_us] {
+        out.extend_from_slice(&n.to_le_bytes());
+    }
+    put_pairs(&mut out, vars);
     out
+}
+
+/// Decodes [`encode_request`]: the head, and the variables borrowed from
+/// the payload.
+pub fn decode_request(payload: &[u8]) -> io::Result<(RequestHead, Pairs<'_>)> {
+    let mut c = Cursor(payload);
+    let flags = c.take(1)?[0];
+    let on = |i: u8| flags & (1 << i) != 0;
+    let mut text = || c_text(&mut c);
+    let (script, callable, application_group) = (text()?, text()?, text()?);
+    let handler = c.bytes()?.to_vec();
+    let listener_host = c.bytes()?.to_vec();
+    let request_id = c_text(&mut c)?;
+    let listener_port = u16::try_from(c.u32()?).map_err(|_| bad("bad port"))?;
+    let head = RequestHead {
+        https: on(0),
+        script,
+        mtime: c.u64()? as i64,
+        callable,
+        application_group,
+        reloading: on(1),
+        sendfile: on(2),
+        handler,
+        listener_host,
+        listener_port,
+        request_id,
+        request_start_us: c.u64()? as i64,
+        queue_start_us: c.u64()? as i64,
+        header_only: on(3),
+        has_body: on(4),
+    };
+    Ok((head, pairs_to_end(c)?))
+}
+
+fn c_text(c: &mut Cursor<'_>) -> io::Result<String> {
+    Ok(String::from_utf8_lossy(c.bytes()?).into_owned())
 }
 
 /// A cursor over a payload.
@@ -114,9 +234,16 @@ fn bad(msg: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg.to_owned())
 }
 
+/// Byte-string pairs borrowed from a payload.
+pub type Pairs<'a> = Vec<(&'a [u8], &'a [u8])>;
+
 /// Decodes [`encode_pairs`].
-pub fn decode_pairs(payload: &[u8]) -> io::Result<Vec<(&[u8], &[u8])>> {
-    let mut c = Cursor(payload);
+pub fn decode_pairs(payload: &[u8]) -> io::Result<Pairs<'_>> {
+    pairs_to_end(Cursor(payload))
+}
+
+/// The pairs at the cursor, which must end the payload.
+fn pairs_to_end(mut c: Cursor<'_>) -> io::Result<Vec<(&[u8], &[u8])>> {
     let n = c.u32()? as usize;
     let mut out = Vec::with_capacity(n.min(4096));
     for _ in 0..n {

@@ -14,10 +14,8 @@ use super::serve::{self, Shared};
 use super::supervisor::{identity, reset_after_fork, set_signals};
 use super::{sock, GroupEntry};
 use crate::apache::process::Argv;
-use crate::apache::server;
 use crate::apache::Level;
 use crate::{interp, wsgi};
-use pyo3::prelude::*;
 
 static TERM: AtomicBool = AtomicBool::new(false);
 static USR1: AtomicBool = AtomicBool::new(false);
@@ -39,7 +37,7 @@ fn note(level: Level, msg: &str) {
 }
 
 fn process_log(level: wsgi::LogLevel, msg: &str) {
-    note(crate::embedded::log_level(level), msg);
+    note(crate::request::level(level), msg);
 }
 
 fn set_limit(resource: libc::__rlimit_resource_t, value: u64) {
@@ -104,41 +102,26 @@ fn setup_process(g: &GroupEntry, argv: Argv) {
 
 fn start_python(g: &GroupEntry) -> Result<(), String> {
     let c = &g.conf;
-    let main = g.python.get().cloned().unwrap_or_default();
+    let main = &g.python;
     let mut path = c.python_path.clone();
     if let Some(h) = &c.home {
         path.insert(0, h.clone());
     }
+    // The server-wide settings, with the group's own options on top
+    // (its python-path= replaces WSGIPythonPath).
     let settings = interp::Settings {
         python_home: c.python_home.clone().or_else(|| main.home.clone()),
         python_path: path,
-        optimize: main.optimize,
-        dont_write_bytecode: main.dont_write_bytecode,
-        warnings: main.warnings.clone(),
-        hash_seed: main.hash_seed,
         python_eggs: c.python_eggs.clone().or_else(|| main.python_eggs.clone()),
-        restrict_stdin: main.restrict_stdin,
-        restrict_stdout: main.restrict_stdout,
-        restrict_signal: main.restrict_signal.unwrap_or(true),
-        destroy_interpreter: main.destroy_interpreter.unwrap_or(true),
         threads_per_process: c.threads as i32,
         maximum_processes: c.processes as i32,
-        apache_version: server::apache_version(),
-        server_description: server::description(),
-        mpm_name: server::mpm_name(),
-        build_date: server::build_date(),
         process_group: c.name.clone(),
         server_metrics: c.server_metrics,
+        interpreter: main.interpreter.with_switch_interval(c.switch_interval),
+        ..crate::request::python_settings(main)
     };
     wsgi::set_process_logger(process_log);
     interp::initialize(&settings, wsgi::prepare_interpreter)?;
-    if let Some(s) = c.switch_interval {
-        interp::with_python(|py| {
-            let _ = py
-                .import("sys")
-                .and_then(|m| m.call_method1("setswitchinterval", (s,)));
-        });
-    }
     Ok(())
 }
 
@@ -173,14 +156,15 @@ pub fn run(g: &GroupEntry, fd: RawFd, argv: Argv, notify: RawFd) -> i32 {
         std::thread::sleep(Duration::from_secs(2));
         return 1;
     }
-    if let Some(py_conf) = g.python.get() {
-        let jobs = py_conf
+    {
+        let jobs = g
+            .python
             .import_scripts
             .iter()
             .filter(|i| i.process_group == g.conf.name)
             .map(|i| (i.path.clone(), i.application_group.clone()))
             .collect();
-        crate::embedded::run_preloads(crate::apache::server::Server::none(), jobs);
+        wsgi::preload(jobs);
     }
     sock::prepare_blocking_accept(fd, ACCEPT_WAIT);
     let shared = Arc::new(Shared::new(g, fd));

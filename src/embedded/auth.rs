@@ -9,14 +9,15 @@ use std::os::raw::c_int;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyString};
 
-use super::backend::EmbeddedBackend;
 use super::script::{self, ScriptFailure};
 use crate::apache::auth::{Authn, Authz};
+use crate::apache::DirConf;
 use crate::apache::{Level, Request};
 use crate::config::scripts::ScriptRef;
+use crate::config::DirConfig;
 use crate::ffi;
 use crate::interp::{self, latin1};
-use crate::module;
+use crate::request::{env, RequestBackend};
 use crate::wsgi::{RequestCtx, RequestObjects};
 
 /// Variables never given to these scripts: credentials, and what
@@ -45,8 +46,8 @@ fn call<R>(
     args: impl for<'py> FnOnce(Python<'py>) -> Vec<Bound<'py, PyAny>>,
     map: impl for<'py> FnOnce(&Bound<'py, PyAny>) -> Result<R, String>,
 ) -> Option<R> {
-    let ctx = RequestCtx::new(Box::new(EmbeddedBackend::new(r, false, false)));
-    let group = super::env::application_group(r, script.application_group.as_deref(), b"");
+    let ctx = RequestCtx::new(Box::new(RequestBackend::new(r, false, false)));
+    let group = env::application_group(r, script.application_group.as_deref(), b"");
     let result = interp::with_group(&group, |py| {
         let outcome = (|| {
             let f = script::load(py, &script.path, func)?;
@@ -85,7 +86,7 @@ fn auth_environ<'py>(
     let (is_https, var_lookup) = objects.ssl_callables()?;
     env.set_item("mod_ssl.is_https", is_https)?;
     env.set_item("mod_ssl.var_lookup", var_lookup)?;
-    let reloading = module::dir_config(r).reloading();
+    let reloading = DirConfig::of(&r).reloading();
     env.set_item(
         "mod_wsgi.script_reloading",
         if reloading { "1" } else { "0" },
@@ -99,9 +100,8 @@ fn auth_environ<'py>(
         script.application_group.as_deref().unwrap_or(""),
     )?;
     env.set_item("wsgi.errors", &objects.errors)?;
-    if module::dir_config(r).pass_apache_request == Some(true) {
-        // SAFETY: r is the live request being authenticated.
-        let capsule = unsafe { interp::request_capsule(py, r.as_ptr().cast())? };
+    if DirConfig::of(&r).pass_apache_request == Some(true) {
+        let capsule = interp::request_capsule(py, r)?;
         env.set_item("apache.request_rec", capsule)?;
     }
     Ok(env)
@@ -119,7 +119,7 @@ fn not_configured(r: Request, what: &str, directive: &str) {
 
 /// `AuthBasicProvider wsgi`: `check_password(environ, user, password)`.
 pub fn check_password(r: Request, user: &[u8], password: &[u8]) -> Authn {
-    let Some(script) = module::dir_config(r).auth_user_script.clone() else {
+    let Some(script) = DirConfig::of(&r).auth_user_script.clone() else {
         not_configured(r, "AuthBasicProvider", "WSGIAuthUserScript");
         return Authn::GeneralError;
     };
@@ -165,7 +165,7 @@ pub fn check_password(r: Request, user: &[u8], password: &[u8]) -> Authn {
 
 /// `AuthDigestProvider wsgi`: `get_realm_hash(environ, user, realm)`.
 pub fn get_realm_hash(r: Request, user: &[u8], realm: &[u8]) -> (Authn, Option<String>) {
-    let Some(script) = module::dir_config(r).auth_user_script.clone() else {
+    let Some(script) = DirConfig::of(&r).auth_user_script.clone() else {
         not_configured(r, "AuthDigestProvider", "WSGIAuthUserScript");
         return (Authn::GeneralError, None);
     };
@@ -197,7 +197,7 @@ pub fn check_groups(r: Request, required: Vec<String>) -> Authz {
     let Some(user) = r.user().map(<[u8]>::to_vec) else {
         return Authz::DeniedNoUser;
     };
-    let Some(script) = module::dir_config(r).auth_group_script.clone() else {
+    let Some(script) = DirConfig::of(&r).auth_group_script.clone() else {
         not_configured(r, "Require wsgi-group", "WSGIAuthGroupScript");
         return Authz::GeneralError;
     };
@@ -242,7 +242,7 @@ pub fn check_groups(r: Request, required: Vec<String>) -> Authz {
 
 /// `WSGIAccessScript`: `allow_access(environ, host)`.
 pub fn check_access(r: Request) -> c_int {
-    let Some(script) = module::dir_config(r).access_script.clone() else {
+    let Some(script) = DirConfig::of(&r).access_script.clone() else {
         return ffi::DECLINED as c_int;
     };
     let host = r.remote_host().unwrap_or(b"").to_vec();

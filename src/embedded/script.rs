@@ -1,8 +1,6 @@
 //! Loading a helper script's function (auth, dispatch, handler scripts)
 //! and reporting its failures the same way everywhere.
 
-use std::time::UNIX_EPOCH;
-
 use pyo3::prelude::*;
 
 use crate::apache::{Level, Request};
@@ -15,16 +13,6 @@ pub enum ScriptFailure {
     BadResult(String),
 }
 
-/// The script file's modification time in microseconds (0 if unknown).
-pub fn mtime_us(path: &str) -> Result<i64, String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot stat '{path}': {e}"))?;
-    Ok(meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_micros() as i64))
-}
-
 /// The function `func` of the script at `path`, (re)loaded when the file
 /// changed.
 pub fn load<'py>(
@@ -32,7 +20,7 @@ pub fn load<'py>(
     path: &str,
     func: &str,
 ) -> Result<Bound<'py, PyAny>, ScriptFailure> {
-    let mtime = mtime_us(path).map_err(ScriptFailure::Missing)?;
+    let mtime = wsgi::mtime_us(path).map_err(ScriptFailure::Missing)?;
     interp::load_app(py, path, mtime, func, true, None).map_err(|e| match e {
         interp::LoadError::MissingCallable(msg) => ScriptFailure::Missing(msg),
         interp::LoadError::Failed(err) => ScriptFailure::Python(err),

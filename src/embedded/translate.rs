@@ -5,19 +5,16 @@
 use std::os::raw::c_int;
 
 use crate::apache::Request;
+use crate::apache::ServerConf;
 use crate::config::alias::{alias_match_len, expand_target};
+use crate::config::{Pattern, ServerConfig};
 use crate::ffi;
-use crate::module::{self, store::Pattern};
-
-/// Notes carrying the matched alias's options to the handler.
-pub const NOTE_PROCESS_GROUP: &std::ffi::CStr = c"mod_wsgi.process_group";
-pub const NOTE_APPLICATION_GROUP: &std::ffi::CStr = c"mod_wsgi.application_group";
-pub const NOTE_CALLABLE_OBJECT: &std::ffi::CStr = c"mod_wsgi.callable_object";
-pub const NOTE_PASS_AUTHORIZATION: &std::ffi::CStr = c"mod_wsgi.pass_authorization";
-pub const NOTE_FORCED: &std::ffi::CStr = c"alias-forced-type";
+use crate::request::{NOTE_APPLICATION_GROUP, NOTE_CALLABLE_OBJECT, NOTE_FORCED};
+use crate::request::{NOTE_PASS_AUTHORIZATION, NOTE_PROCESS_GROUP};
 
 pub fn translate(r: Request) -> c_int {
-    let conf = module::server_config(r.server());
+    let server = r.server();
+    let conf = ServerConfig::of(&server);
     let uri = r.uri();
     if uri.first() != Some(&b'/') {
         return ffi::DECLINED as c_int;

@@ -5,6 +5,8 @@
 //! WSGI scripts as modules.
 
 mod bootstrap;
+mod build_info;
+pub mod compat;
 mod extensions;
 pub mod handle;
 mod init;
@@ -13,6 +15,7 @@ mod strings;
 mod thread;
 
 pub use bootstrap::{import_script, load_app, LoadError, Prepare};
+pub use build_info::python_version;
 pub use init::{finalize, initialize, is_initialized, Settings};
 pub use interpreters::{group_names, with_group};
 pub use strings::{bytes_filled, latin1, module, request_capsule};

@@ -23,16 +23,12 @@ pub fn latin1<'py>(py: Python<'py>, bytes: &[u8]) -> Bound<'py, PyString> {
     }
 }
 
-/// An unnamed capsule around a server pointer (`apache.request_rec`).
-///
-/// # Safety
-/// `ptr` must be non-null; the capsule hands it to Python code as is.
-pub unsafe fn request_capsule(
-    py: Python<'_>,
-    ptr: *mut std::ffi::c_void,
-) -> PyResult<Bound<'_, PyAny>> {
-    // SAFETY: the GIL is held; the capsule only carries the pointer (no
-    // destructor); ptr is non-null per the contract.
+/// An unnamed capsule around the live request's `request_rec` pointer
+/// (`apache.request_rec`, for code that hands it to C).
+pub fn request_capsule(py: Python<'_>, r: crate::apache::Request) -> PyResult<Bound<'_, PyAny>> {
+    let ptr = r.as_ptr().cast::<std::ffi::c_void>();
+    // SAFETY: the GIL is held; ptr is a live request_rec, so non-null;
+    // the capsule only carries the pointer (no destructor).
     unsafe {
         let raw = ffi::PyCapsule_New(ptr, std::ptr::null(), None);
         Bound::from_owned_ptr_or_err(py, raw)

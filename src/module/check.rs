@@ -3,8 +3,8 @@
 //! `WSGIDaemonProcess` fails, naming the directive and the fix.
 
 use crate::apache::server::Server;
-use crate::config::DirConfig;
-use crate::module::{section_dir_configs, server_config, server_dir_defaults};
+use crate::apache::{DirConf, ServerConf};
+use crate::config::{DirConfig, ServerConfig};
 
 /// A literal group name (not `%{…}`, not empty) that must be defined.
 fn literal(group: &str) -> Option<&str> {
@@ -12,7 +12,7 @@ fn literal(group: &str) -> Option<&str> {
 }
 
 fn defined(s: Server, name: &str) -> bool {
-    server_config(s).daemons.iter().any(|g| g.conf.name == name)
+    ServerConfig::of(&s).daemons.iter().any(|g| g.name == name)
 }
 
 fn missing(directive: &str, name: &str, server: &str) -> String {
@@ -28,7 +28,7 @@ pub fn process_groups(main: Server) -> Result<(), String> {
     let mut next = Some(main);
     while let Some(s) = next {
         let name = s.name();
-        let conf = server_config(s);
+        let conf = ServerConfig::of(&s);
         for alias in &conf.aliases {
             if let Some(g) = alias.options.process_group.as_deref().and_then(literal) {
                 if !defined(s, g) {
@@ -43,9 +43,9 @@ pub fn process_groups(main: Server) -> Result<(), String> {
                 }
             }
         }
-        let dirs: Vec<&DirConfig> = server_dir_defaults(s)
+        let dirs: Vec<&DirConfig> = DirConfig::server_defaults(&s)
             .into_iter()
-            .chain(section_dir_configs(s))
+            .chain(DirConfig::sections(&s))
             .collect();
         for dir in dirs {
             if let Some(g) = dir.process_group.as_deref().and_then(literal) {

@@ -1,10 +1,13 @@
-//! Hook registration and the hook entry points httpd calls. Each entry
-//! runs inside the panic guard and hands over to the mode it serves.
+//! Hook registration and the hook bodies httpd calls (through the
+//! trampolines and panic guard of `apache::hooks`); each hands over to
+//! the mode it serves.
 
-use std::os::raw::{c_char, c_int};
+use std::os::raw::c_int;
 use std::ptr;
 
-use crate::apache::{self, log, server, Pool, Request};
+use crate::apache::hooks::{self, Order, PostConfig, Register, RequestHook};
+use crate::apache::hooks::{RequestPhase, ServerHook, ServerPhase};
+use crate::apache::{log, server, Pool, Request};
 use crate::ffi;
 use crate::{daemon, embedded, interp};
 
@@ -12,89 +15,60 @@ const OK: c_int = ffi::OK as c_int;
 const DECLINED: c_int = ffi::DECLINED as c_int;
 const SERVER_ERROR: c_int = ffi::HTTP_INTERNAL_SERVER_ERROR as c_int;
 
-/// A NULL-terminated list of module names for hook ordering.
-#[repr(transparent)]
-struct Names<const N: usize>([*const c_char; N]);
-// SAFETY: the pointers are 'static string literals, only read.
-unsafe impl<const N: usize> Sync for Names<N> {}
-
 /// mod_alias runs first, so `Alias /static` wins over a script alias.
-static TRANSLATE_AFTER: Names<2> = Names([c"mod_alias.c".as_ptr(), ptr::null()]);
-/// Access scripts run after mod_ssl and before mod_authz_host.
-static ACCESS_AFTER: Names<2> = Names([c"mod_ssl.c".as_ptr(), ptr::null()]);
-static ACCESS_BEFORE: Names<2> = Names([c"mod_authz_host.c".as_ptr(), ptr::null()]);
-static TRANSLATE_BEFORE: Names<3> = Names([
+static TRANSLATE_AFTER: Order = Order::new(&[c"mod_alias.c".as_ptr(), ptr::null()]);
+static TRANSLATE_BEFORE: Order = Order::new(&[
     c"mod_userdir.c".as_ptr(),
     c"mod_vhost_alias.c".as_ptr(),
     ptr::null(),
 ]);
+/// Access scripts run after mod_ssl and before mod_authz_host.
+static ACCESS_AFTER: Order = Order::new(&[c"mod_ssl.c".as_ptr(), ptr::null()]);
+static ACCESS_BEFORE: Order = Order::new(&[c"mod_authz_host.c".as_ptr(), ptr::null()]);
 
-pub unsafe extern "C" fn register(p: *mut ffi::apr_pool_t) {
-    apache::guard("register_hooks", (), || {
-        // SAFETY: httpd has assigned the module index before this call.
-        log::set_module_index(unsafe { (*super::module_ptr()).module_index });
-        let middle = ffi::APR_HOOK_MIDDLE as c_int;
-        // SAFETY: hook registration during module load, with 'static
-        // function pointers and ordering lists.
-        unsafe {
-            ffi::ap_hook_post_config(Some(post_config), ptr::null(), ptr::null(), middle);
-            ffi::ap_hook_child_init(Some(child_init), ptr::null(), ptr::null(), middle);
-            ffi::ap_hook_translate_name(
-                Some(translate_name),
-                TRANSLATE_AFTER.0.as_ptr(),
-                TRANSLATE_BEFORE.0.as_ptr(),
-                middle,
-            );
-            ffi::ap_hook_handler(Some(handler), ptr::null(), ptr::null(), middle);
-            ffi::ap_hook_test_config(Some(test_config), ptr::null(), ptr::null(), middle);
-            ffi::ap_hook_access_checker(
-                Some(super::auth::access_checker),
-                ACCESS_AFTER.0.as_ptr(),
-                ACCESS_BEFORE.0.as_ptr(),
-                middle,
-            );
-            super::auth::register(Pool::from_raw(p));
-        }
-    })
+/// What this module registers.
+pub struct Hooks;
+
+impl Register for Hooks {
+    fn record() -> *const ffi::module {
+        &raw const super::wsgi_module
+    }
+
+    fn register(pool: Pool) {
+        hooks::hook_post_config::<Hooks>();
+        hooks::hook_server::<ChildInit>(ServerPhase::ChildInit);
+        hooks::hook_server::<TestConfig>(ServerPhase::TestConfig);
+        let (after, before) = (Some(&TRANSLATE_AFTER), Some(&TRANSLATE_BEFORE));
+        hooks::hook_request::<Translate>(RequestPhase::TranslateName, after, before);
+        hooks::hook_request::<Handler>(RequestPhase::Handler, None, None);
+        let (after, before) = (Some(&ACCESS_AFTER), Some(&ACCESS_BEFORE));
+        hooks::hook_request::<super::auth::Access>(RequestPhase::AccessChecker, after, before);
+        super::auth::register(pool);
+    }
 }
 
-unsafe extern "C" fn post_config(
-    pconf: *mut ffi::apr_pool_t,
-    _plog: *mut ffi::apr_pool_t,
-    _ptemp: *mut ffi::apr_pool_t,
-    s: *mut ffi::server_rec,
-) -> c_int {
-    apache::guard("post_config", OK, || {
+impl PostConfig for Hooks {
+    fn run(pconf: Pool, main: server::Server) -> c_int {
         if server::is_preflight() {
             return OK;
         }
         let version = format!("mod_wsgi_rs/{}", env!("CARGO_PKG_VERSION"));
-        // SAFETY: pconf is live; ap_add_version_component copies nothing,
-        // so the string is allocated in pconf.
-        unsafe {
-            let pool = Pool::from_raw(pconf);
-            ffi::ap_add_version_component(pconf, pool.strdup(version.as_bytes()));
-            ffi::ap_add_version_component(pconf, pool.strdup(python_component().as_bytes()));
-        }
-        // SAFETY: post_config passes the live main server.
-        let main = unsafe { server::Server::from_raw(s) };
+        server::add_version_component(pconf, &version);
+        server::add_version_component(pconf, &python_component());
         if let Err(e) = super::check::process_groups(main) {
             log::server(main, log::Level::Crit, &e);
             return SERVER_ERROR;
         }
-        // SAFETY: pconf is the live configuration pool.
-        if let Err(e) = daemon::start(unsafe { Pool::from_raw(pconf) }, main) {
+        if let Err(e) = daemon::start(pconf, main) {
             log::server(main, log::Level::Crit, &e);
             return SERVER_ERROR;
         }
         OK
-    })
+    }
 }
 
 fn python_component() -> String {
-    // SAFETY: Py_GetVersion returns a static string and needs no
-    // initialised interpreter.
-    let full = unsafe { apache::cstr_lossy(pyo3::ffi::Py_GetVersion()) }.unwrap_or_default();
+    let full = interp::python_version();
     let short: String = full
         .split_whitespace()
         .next()
@@ -108,50 +82,56 @@ fn python_component() -> String {
 
 /// `apache2 -t`: whole-configuration checks. A failure makes httpd
 /// report the configuration as broken (exit status 1).
-unsafe extern "C" fn test_config(pconf: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) {
-    apache::guard("test_config", (), || {
-        // SAFETY: test_config passes the live main server.
-        let main = unsafe { server::Server::from_raw(s) };
-        // SAFETY: pconf is the live configuration pool.
-        let pool = unsafe { Pool::from_raw(pconf) };
+struct TestConfig;
+
+impl ServerHook for TestConfig {
+    const NAME: &'static str = "test_config";
+    fn run(pconf: Pool, main: server::Server) {
         let checked =
-            super::check::process_groups(main).and_then(|()| daemon::check_socket_dir(pool, main));
+            super::check::process_groups(main).and_then(|()| daemon::check_socket_dir(pconf, main));
         if let Err(e) = checked {
             log::server(main, log::Level::Crit, &e);
-            // SAFETY: exiting the configuration test with a failure status,
-            // as httpd itself does for a bad configuration.
-            unsafe { libc::exit(1) };
+            hooks::fail_configuration();
         }
-    })
+    }
 }
 
-unsafe extern "C" fn child_init(pchild: *mut ffi::apr_pool_t, s: *mut ffi::server_rec) {
-    apache::guard("child_init", (), || {
-        // SAFETY: child_init passes the live main server.
-        let main = unsafe { server::Server::from_raw(s) };
+/// Starts Python in an Apache child, unless nothing runs embedded.
+struct ChildInit;
+
+impl ServerHook for ChildInit {
+    const NAME: &'static str = "child_init";
+    fn run(pchild: Pool, main: server::Server) {
         if daemon::proxy::daemon_only(main) || !embedded::start_python(main) {
             return;
         }
-        // SAFETY: pchild lives until the child exits; its cleanups run on
-        // the main thread after the MPM has joined its workers.
-        unsafe { Pool::from_raw(pchild) }.on_cleanup(Box::new(interp::finalize));
-    })
+        // pchild lives until the child exits; its cleanups run on the
+        // main thread after the MPM has joined its workers.
+        pchild.on_cleanup(Box::new(interp::finalize));
+    }
 }
 
-unsafe extern "C" fn translate_name(r: *mut ffi::request_rec) -> c_int {
-    apache::guard("translate_name", DECLINED, || {
-        // SAFETY: httpd passes a live request.
-        embedded::translate(unsafe { Request::from_raw(r) })
-    })
+/// `translate_name`: script aliases (embedded mode maps them for both modes).
+struct Translate;
+
+impl RequestHook for Translate {
+    const NAME: &'static str = "translate_name";
+    const FALLBACK: c_int = DECLINED;
+    fn run(r: Request) -> c_int {
+        embedded::translate(r)
+    }
 }
 
-unsafe extern "C" fn handler(r: *mut ffi::request_rec) -> c_int {
-    // SAFETY: httpd passes a live request.
-    let req = unsafe { Request::from_raw(r) };
-    apache::guard("handler", SERVER_ERROR, || {
-        if let Err(status) = embedded::dispatch_request(req) {
+/// The handler: the dispatch script, then a daemon group or embedded mode.
+struct Handler;
+
+impl RequestHook for Handler {
+    const NAME: &'static str = "handler";
+    const FALLBACK: c_int = SERVER_ERROR;
+    fn run(r: Request) -> c_int {
+        if let Err(status) = embedded::dispatch_request(r) {
             return status;
         }
-        daemon::proxy::handle(req).unwrap_or_else(|| embedded::handle(req))
-    })
+        daemon::proxy::handle(r).unwrap_or_else(|| embedded::handle(r))
+    }
 }

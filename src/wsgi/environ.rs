@@ -9,7 +9,9 @@ use super::cgi::CgiVars;
 use super::response::RequestObjects;
 use crate::interp::latin1;
 
-/// The non-CGI facts of a request.
+/// The non-CGI facts of a request. Each field becomes the environ key of
+/// the same name (`wsgi.url_scheme`, `wsgi.multithread`, … and
+/// `mod_wsgi.*`; times in µs since the epoch), as mod_wsgi sets them.
 pub struct Extras<'a> {
     pub url_scheme: &'static str,
     pub multithread: bool,

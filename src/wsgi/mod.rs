@@ -4,6 +4,8 @@
 //! are classes of the per-interpreter bootstrap over native functions
 //! taking handles, so they work the same in every interpreter.
 
+#![forbid(unsafe_code)]
+
 mod backend;
 mod cgi;
 mod environ;
@@ -13,7 +15,9 @@ mod input;
 mod keys;
 mod metrics;
 mod natives;
+mod preload;
 mod response;
+mod serve;
 mod start_response;
 
 pub use backend::{Backend, LogLevel, Push, RequestCtx, WriteError, SMALL_RESPONSE};
@@ -21,4 +25,6 @@ pub use cgi::CgiVars;
 pub use environ::{build_environ, Extras};
 pub use errors::{log_process, set_process_logger, CurrentRequest};
 pub use natives::prepare_interpreter;
+pub use preload::{mtime_us, preload};
 pub use response::{run, traceback_lines, Outcome, RequestObjects, RunInfo};
+pub use serve::{serve, App, Served};

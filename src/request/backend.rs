@@ -4,6 +4,7 @@
 use crate::apache::{brigade::Brigade, Level, Request};
 use crate::wsgi::{Backend, LogLevel, Push, WriteError};
 
+/// Apache's log level for the adapter's.
 pub fn level(l: LogLevel) -> Level {
     match l {
         LogLevel::Error => Level::Error,
@@ -14,22 +15,22 @@ pub fn level(l: LogLevel) -> Level {
     }
 }
 
-pub struct EmbeddedBackend {
+/// Reads and writes a request through httpd's filters.
+pub struct RequestBackend {
     r: Request,
+    /// The one brigade reused for every read and write of the request.
     bb: Brigade,
+    /// `WSGIEnableSendfile`: file_wrapper files go out as file buckets
+    /// (sendfile) rather than being read into memory.
     sendfile: bool,
+    /// The request has a body (after the chunked policy); without one,
+    /// reads return end-of-input without asking the filters.
     has_body: bool,
 }
 
-// SAFETY: the backend is used by the one thread handling the request
-// (the GIL may be released around its calls, but it never crosses to
-// another thread while the request runs); after the request it is
-// dropped without being used.
-unsafe impl Send for EmbeddedBackend {}
-
-impl EmbeddedBackend {
-    pub fn new(r: Request, sendfile: bool, has_body: bool) -> EmbeddedBackend {
-        EmbeddedBackend {
+impl RequestBackend {
+    pub fn new(r: Request, sendfile: bool, has_body: bool) -> RequestBackend {
+        RequestBackend {
             r,
             bb: r.new_brigade(),
             sendfile,
@@ -56,7 +57,7 @@ impl EmbeddedBackend {
     }
 }
 
-impl Backend for EmbeddedBackend {
+impl Backend for RequestBackend {
     fn read_body(&mut self, buf: &mut [u8]) -> Result<usize, String> {
         if !self.has_body || buf.is_empty() {
             return Ok(0);

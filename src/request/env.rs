@@ -4,8 +4,10 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::apache::ServerConf;
 use crate::apache::{server, Request};
 use crate::config::groups::{expand_application_group, GroupFacts};
+use crate::config::ServerConfig;
 use crate::config::{DirConfig, HeadMode};
 use crate::wsgi::CgiVars;
 
@@ -61,7 +63,11 @@ pub fn now_us() -> i64 {
 
 /// Apache's CGI variables with mod_wsgi's fix-ups; returns them and the
 /// URL scheme.
-pub fn cgi_vars<'a>(r: Request, dir: &DirConfig, pass_auth: bool) -> (CgiVars<'a>, &'static str) {
+pub fn cgi_vars<'a>(
+    r: &'a Request,
+    dir: &DirConfig,
+    pass_auth: bool,
+) -> (CgiVars<'a>, &'static str) {
     r.add_cgi_vars();
     let mut vars = CgiVars::default();
     for (k, v) in r.subprocess_env().entries() {
@@ -72,7 +78,7 @@ pub fn cgi_vars<'a>(r: Request, dir: &DirConfig, pass_auth: bool) -> (CgiVars<'a
             vars.set_bytes("HTTP_AUTHORIZATION", auth.to_vec());
         }
     }
-    if r.method() == b"HEAD" && map_head(r, dir.head_mode()) {
+    if r.method() == b"HEAD" && map_head(*r, dir.head_mode()) {
         vars.set_bytes("REQUEST_METHOD", b"GET".to_vec());
     }
     let trusted = dir.trusted_proxy_headers.as_deref().unwrap_or(&[]);
@@ -103,11 +109,7 @@ pub fn application_group(r: Request, spec: Option<&str>, script_name: &[u8]) -> 
     let server_name = r.server_name();
     let host = r.hostname();
     let mut script_name = String::from_utf8_lossy(script_name).into_owned();
-    if crate::module::server_config(r.server())
-        .python
-        .case_sensitive
-        == Some(false)
-    {
+    if ServerConfig::of(&r.server()).python.case_sensitive == Some(false) {
         script_name = script_name.to_lowercase();
     }
     let facts = GroupFacts {
