@@ -35,6 +35,8 @@ impl Ident {
 #[derive(Clone, Debug, PartialEq)]
 pub struct DaemonGroup {
     pub name: String,
+    /// Where the directive is (`file:line`), for the duplicate-name error.
+    pub defined_at: Option<String>,
     pub processes: u32,
     /// `processes=` was given (mod_wsgi then sets `wsgi.multiprocess`).
     pub processes_given: bool,
@@ -92,6 +94,7 @@ impl DaemonGroup {
             processes: 1,
             processes_given: false,
             threads: 15,
+            defined_at: None,
             user: None,
             group: None,
             supplementary_groups: Vec::new(),
@@ -364,6 +367,20 @@ static OPTIONS: &[Opt] = &[
     opt!("newrelic-config-file", false, |_g, _k, _v| {}),
     opt!("newrelic-environment", false, |_g, _k, _v| {}),
 ];
+
+/// The error for a group name defined twice (anywhere in the
+/// configuration: daemon groups share one namespace, as in mod_wsgi).
+pub fn duplicate_message(first: &DaemonGroup, second: &DaemonGroup) -> String {
+    let at = |g: &DaemonGroup| g.defined_at.clone().unwrap_or_else(|| "?".into());
+    format!(
+        "[WSGI-RS-E430] Name duplicates previous WSGI daemon definition: 'WSGIDaemonProcess {}' is defined at {} \
+         and again at {}; daemon process group names must be unique across the whole configuration, virtual \
+         hosts included: rename one of them (and the WSGIProcessGroup / process-group= that select it)",
+        first.name,
+        at(first),
+        at(second)
+    )
+}
 
 /// The option names this build knows, in table order.
 pub fn option_names() -> impl Iterator<Item = &'static str> {

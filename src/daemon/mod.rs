@@ -11,7 +11,9 @@
 //! open across graceful restarts, so connections queued while processes
 //! turn over are picked up by the next one instead of failing.
 
+mod auth;
 mod backend;
+pub mod hmac;
 pub mod proxy;
 mod request;
 mod serve;
@@ -82,6 +84,17 @@ fn all_groups(s: Server) -> Vec<Arc<DaemonGroup>> {
 /// True when the configuration defines daemon groups.
 pub fn any_groups(s: Server) -> bool {
     !all_groups(s).is_empty()
+}
+
+/// A group's socket: the parent's pid, the name made file-safe and
+/// shortened, and an id from the exact name, so names that read the same
+/// once made safe (`a.b`, `a_b`) never share a socket.
+fn socket_path(prefix: &str, ppid: i32, name: &str) -> PathBuf {
+    let safe: String = sanitize(name).chars().take(24).collect();
+    PathBuf::from(format!(
+        "{prefix}.{ppid}.{safe}.{}.sock",
+        hmac::name_id(name)
+    ))
 }
 
 fn sanitize(name: &str) -> String {
@@ -168,6 +181,7 @@ pub fn start(pconf: Pool, s: Server) -> Result<(), String> {
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
     check_socket_dir(pconf, s)?;
+    auth::init_master()?;
     // SAFETY: getpid has no preconditions.
     let ppid = unsafe { libc::getpid() };
     let argv = Argv::of(s);
@@ -176,7 +190,7 @@ pub fn start(pconf: Pool, s: Server) -> Result<(), String> {
     }
     let mut started = Vec::with_capacity(groups.len());
     for g in &groups {
-        let path = PathBuf::from(format!("{prefix}.{ppid}.{}.sock", sanitize(&g.name)));
+        let path = socket_path(&prefix, ppid, &g.name);
         let owner = root.then(|| {
             let su = g.socket_user.as_ref().and_then(supervisor::resolve_uid);
             (su.unwrap_or(uid), gid)

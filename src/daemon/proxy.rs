@@ -153,7 +153,7 @@ fn proxy(r: Request, g: &GroupEntry) -> c_int {
         Err(status) => return status,
     };
     let request_start = Instant::now();
-    let frame = request_frame(r, dir, &facts);
+    let frame = request_frame(r, g, dir, &facts);
     let stream = match send_request(r, g, &frame) {
         Ok(stream) => stream,
         Err(status) => return status,

@@ -195,6 +195,7 @@ fn describe(status: libc::c_int) -> String {
 }
 
 fn run(g: &GroupEntry, fd: RawFd, argv: Argv) -> i32 {
+    super::auth::keep_only(g.socket.as_os_str().as_encoded_bytes());
     reset_after_fork(fd);
     let signals = [
         libc::SIGTERM,

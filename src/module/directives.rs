@@ -179,12 +179,11 @@ fn daemon_process(cmd: &mut Cmd, line: &str) -> Outcome {
             home,
         )?;
     }
+    let mut group = group;
+    group.defined_at = cmd.location();
     let conf = server_conf(cmd);
-    if conf.daemons.iter().any(|g| g.name == group.name) {
-        return Err(format!(
-            "Name duplicates previous WSGI daemon definition: '{}'",
-            group.name
-        ));
+    if let Some(first) = conf.daemons.iter().find(|g| g.name == group.name) {
+        return Err(crate::config::daemon::duplicate_message(first, &group));
     }
     conf.daemons.push(Arc::new(group));
     Ok(())

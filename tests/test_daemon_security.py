@@ -1,0 +1,210 @@
+"""Daemon mode security and isolation (issue 13): groups are unique and
+their sockets cannot collide, a daemon runs only what Apache's
+configuration routes to it, privileges and the process environment are
+those of the group's user, and the Apache child trusts a daemon no more
+than it must. Run as root (as CI does) so user= and the attacker's uid
+are real; see docs/security.md for the threat model."""
+
+import glob
+import os
+import pwd
+import re
+import socket
+import struct
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+import requests
+
+from conftest import IS_MOD_WSGI  # noqa: F401
+
+pytestmark = [
+    pytest.mark.mwrs_only("daemon-mode isolation guarantees of issue 13"),
+    pytest.mark.skipif(os.geteuid() != 0, reason="needs root: user= and other uids must be real"),
+]
+
+WHO = '''
+import os, pwd
+def application(environ, start_response):
+    body = "%s %d %s" % (environ.get("mod_wsgi.process_group"), os.getuid(), os.getpid())
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [body.encode()]
+'''
+
+
+def lines_of(ap, needle):
+    """The (1-based) line numbers of the configuration holding ``needle``."""
+    with open(ap.conf_path) as f:
+        return [i + 1 for i, line in enumerate(f.read().splitlines()) if needle in line]
+
+
+# ------------------------------------------------ 1. unique groups and sockets
+
+def test_duplicate_group_in_two_virtual_hosts_fails_configtest(make_apache_fn):
+    conf = """
+    <VirtualHost *:*>
+        ServerName one.example
+        WSGIDaemonProcess app user=www-data
+        WSGIScriptAlias / @APPS@/who.wsgi process-group=app
+    </VirtualHost>
+    <VirtualHost *:*>
+        ServerName two.example
+        WSGIDaemonProcess app user=nobody
+        WSGIScriptAlias / @APPS@/who.wsgi process-group=app
+    </VirtualHost>
+    """
+    ap = make_apache_fn(conf, start=False, apps={"who.wsgi": WHO})
+    rc, out = ap.configtest()
+    assert rc != 0, out
+    assert "WSGI-RS-E430" in out, out
+    first, second = lines_of(ap, "WSGIDaemonProcess app")
+    assert "%s:%d" % (ap.conf_path, first) in out, out
+    assert "%s:%d" % (ap.conf_path, second) in out, out
+    assert "WSGIDaemonProcess app" in out and "rename one" in out, out
+
+
+def test_duplicate_group_in_one_server_names_both_lines(make_apache_fn):
+    conf = "WSGIDaemonProcess app\nWSGIDaemonProcess app threads=2\n"
+    ap = make_apache_fn(conf, start=False)
+    rc, out = ap.configtest()
+    assert rc != 0, out
+    first, second = lines_of(ap, "WSGIDaemonProcess app")
+    assert "WSGI-RS-E430" in out and "%s:%d" % (ap.conf_path, first) in out, out
+    assert "%s:%d" % (ap.conf_path, second) in out, out
+
+
+def test_names_alike_once_made_file_safe_get_their_own_sockets(make_apache_fn):
+    conf = """
+    WSGIDaemonProcess a.b user=www-data
+    WSGIDaemonProcess a_b user=nobody
+    WSGIScriptAlias /dot @APPS@/who.wsgi process-group=a.b
+    WSGIScriptAlias /under @APPS@/who.wsgi process-group=a_b
+    """
+    ap = make_apache_fn(conf, apps={"who.wsgi": WHO})
+    nobody = pwd.getpwnam("nobody").pw_uid
+    www = pwd.getpwnam("www-data").pw_uid
+    for _ in range(6):
+        g, uid, _pid = requests.get(ap.url("/dot"), timeout=10).text.split()
+        assert (g, int(uid)) == ("a.b", www)
+        g, uid, _pid = requests.get(ap.url("/under"), timeout=10).text.split()
+        assert (g, int(uid)) == ("a_b", nobody)
+    socks = glob.glob(os.path.join(ap.run_dir, "wsgi.*.sock"))
+    assert len(socks) == 2, socks
+
+
+# ------------------------------------- 2. a daemon runs only what it is routed
+
+EVIL = '''
+open("@VAR@/evil-ran", "w").write("ran")
+def application(environ, start_response):
+    open("@VAR@/evil-ran", "w").write("called")
+    start_response("200 OK", [])
+    return [b"pwned"]
+'''
+
+
+def _bytes(b):
+    return struct.pack("<I", len(b)) + b
+
+
+def forged_request(script, group=b""):
+    """A request frame as an Apache child would send it, but with a proof
+    made up by the sender (it does not know the group's secret)."""
+    head = bytes([0])  # flags: http, no reloading, no body
+    head += b"\x00" * 32  # proof
+    for text in (script.encode(), b"application", group, b"wsgi-script", b"127.0.0.1", b"forged-1"):
+        head += _bytes(text)
+    head += struct.pack("<I", 80)
+    now = int(time.time() * 1e6)
+    head += struct.pack("<qqq", 0, now, now)
+    pairs = [(b"REQUEST_METHOD", b"GET"), (b"REMOTE_USER", b"admin"), (b"SCRIPT_FILENAME", script.encode())]
+    head += struct.pack("<I", len(pairs)) + b"".join(_bytes(k) + _bytes(v) for k, v in pairs)
+    return b"Q" + struct.pack("<I", len(head)) + head + b"b" + struct.pack("<I", 0)
+
+
+ATTACK = r'''
+import os, pwd, socket, struct, sys
+pw = pwd.getpwnam(sys.argv[1])
+os.setgroups([]); os.setgid(pw.pw_gid); os.setuid(pw.pw_uid)
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(10)
+try:
+    s.connect(sys.argv[2])
+except OSError as e:
+    print("connect-failed", e.errno); sys.exit(0)
+s.sendall(bytes.fromhex(sys.argv[3]))
+data = b""
+while True:
+    try:
+        chunk = s.recv(65536)
+    except OSError:
+        break
+    if not chunk:
+        break
+    data += chunk
+kinds = []
+while len(data) >= 5:
+    n = struct.unpack("<I", data[1:5])[0]
+    kinds.append((chr(data[0]), data[5:5 + n][:4].hex()))
+    data = data[5 + n:]
+print(kinds)
+'''
+
+
+def attack(ap, user, sock, frame):
+    out = subprocess.run([sys.executable, "-c", ATTACK, user, sock, frame.hex()],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+@pytest.fixture
+def guarded_group(make_apache_fn):
+    conf = """
+    WSGIDaemonProcess app user=nobody processes=1 threads=2
+    WSGIScriptAlias /who @APPS@/who.wsgi process-group=app application-group=%{GLOBAL}
+    """
+    ap = make_apache_fn(conf, apps={"who.wsgi": WHO})
+    ap.write_file("evil/evil.wsgi", EVIL)
+    r = requests.get(ap.url("/who"), timeout=10)
+    assert r.status_code == 200 and r.text.startswith("app "), r.text
+    (sock,) = glob.glob(os.path.join(ap.run_dir, "wsgi.*.sock"))
+    return ap, sock
+
+
+def test_a_request_made_up_by_apaches_user_runs_nothing(guarded_group):
+    ap, sock = guarded_group
+    evil = ap.path("evil/evil.wsgi")
+    mark = ap.log_size()
+    got = attack(ap, "www-data", sock, forged_request(evil))
+    # the daemon answered an error frame (403) and nothing else
+    assert got == "[('R', '%s')]" % struct.pack("<I", 403).hex(), got
+    assert not os.path.exists(ap.var_path("evil-ran"))
+    m = ap.wait_log(r"WSGI-RS-E431.*refused a request for script '%s'" % re.escape(evil), mark)
+    assert m, ap.log_since(mark)
+    assert "nothing was loaded" in ap.log_since(mark)
+    # the group still serves what the configuration routes to it
+    assert requests.get(ap.url("/who"), timeout=10).status_code == 200
+
+
+def test_a_peer_that_is_not_apaches_user_is_refused(guarded_group):
+    ap, sock = guarded_group
+    os.chmod(sock, 0o666)  # as a careless operator might; SO_PEERCRED still holds
+    mark = ap.log_size()
+    got = attack(ap, "nobody", sock, forged_request(ap.path("evil/evil.wsgi")))
+    assert got.startswith("[('R'"), got
+    assert ap.wait_log(r"WSGI-RS-E432.*refused a connection from uid %d" % pwd.getpwnam("nobody").pw_uid, mark), \
+        ap.log_since(mark)
+    assert not os.path.exists(ap.var_path("evil-ran"))
+
+
+def test_the_socket_is_not_open_to_other_users(guarded_group):
+    ap, sock = guarded_group
+    st = os.stat(sock)
+    assert st.st_mode & 0o077 == 0, oct(st.st_mode)
+    assert st.st_uid == pwd.getpwnam("www-data").pw_uid
+    got = attack(ap, "nobody", sock, forged_request(ap.path("evil/evil.wsgi")))
+    assert got.startswith("connect-failed"), got
