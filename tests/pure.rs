@@ -481,13 +481,23 @@ fn daemon_inert_options_are_listed_once() {
     use config::daemon::DaemonGroup;
     let g = DaemonGroup::parse(&ws(&[
         "a",
-        "chroot=/x",
+        "response-flush-delay=1",
         "startup-timeout=3",
-        "chroot=/y",
+        "response-flush-delay=2",
         "script-user=x",
     ]))
     .unwrap();
-    assert_eq!(g.inert, vec!["chroot", "script-user"]);
+    assert_eq!(g.inert, vec!["response-flush-delay"]);
+}
+
+#[test]
+fn daemon_chroot_is_refused_not_ignored() {
+    use config::daemon::DaemonGroup;
+    let e = DaemonGroup::parse(&ws(&["a", "chroot=/srv/jail"])).unwrap_err();
+    assert!(
+        e.contains("WSGI-RS-E435") && e.contains("not supported"),
+        "{e}"
+    );
 }
 
 #[test]

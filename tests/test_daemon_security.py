@@ -6,6 +6,7 @@ than it must. Run as root (as CI does) so user= and the attacker's uid
 are real; see docs/security.md for the threat model."""
 
 import glob
+import grp
 import os
 import pwd
 import re
@@ -208,3 +209,112 @@ def test_the_socket_is_not_open_to_other_users(guarded_group):
     assert st.st_uid == pwd.getpwnam("www-data").pw_uid
     got = attack(ap, "nobody", sock, forged_request(ap.path("evil/evil.wsgi")))
     assert got.startswith("connect-failed"), got
+
+
+# ------------------------------------------------------------- 3. privileges
+
+@pytest.mark.parametrize("opts,needle", [
+    ("user=no-such-user-13", "user=no-such-user-13 names no user"),
+    ("group=no-such-group-13", "group=no-such-group-13 names no group"),
+    ("supplementary-groups=www-data,no-such-group-13", "supplementary-groups=no-such-group-13 names no group"),
+    ("script-user=no-such-user-13", "script-user=no-such-user-13 names no user"),
+    ("user=root", "user=root is root"),
+    ("user=#0", "user=#0 is root"),
+    ("chroot=/srv", "WSGI-RS-E435"),
+])
+def test_bad_identities_and_chroot_fail_configtest_on_their_line(make_apache_fn, opts, needle):
+    ap = make_apache_fn("WSGIDaemonProcess app %s\n" % opts, start=False)
+    rc, out = ap.configtest()
+    assert rc != 0, out
+    assert needle in out, out
+    (line,) = lines_of(ap, "WSGIDaemonProcess app")
+    assert "Syntax error on line %d of %s" % (line, ap.conf_path) in out, out
+
+
+def test_script_user_refuses_scripts_owned_by_someone_else(make_apache_fn):
+    conf = """
+    WSGIDaemonProcess app user=nobody script-user=www-data
+    WSGIScriptAlias /mine @APPS@/mine.wsgi process-group=app
+    WSGIScriptAlias /theirs @APPS@/theirs.wsgi process-group=app
+    """
+    ap = make_apache_fn(conf, apps={"mine.wsgi": WHO, "theirs.wsgi": WHO})
+    www = pwd.getpwnam("www-data")
+    os.chown(ap.app_path("mine.wsgi"), www.pw_uid, www.pw_gid)
+    assert requests.get(ap.url("/mine"), timeout=10).status_code == 200
+    mark = ap.log_size()
+    r = requests.get(ap.url("/theirs"), timeout=10)
+    assert r.status_code == 403, r.text
+    assert ap.wait_log(r"WSGI-RS-E434.*theirs\.wsgi' is not owned by the user .*script-user=www-data; owner 0", mark), \
+        ap.log_since(mark)
+
+
+def test_script_group_is_enforced(make_apache_fn):
+    conf = """
+    WSGIDaemonProcess app script-group=nogroup
+    WSGIScriptAlias /x @APPS@/who.wsgi process-group=app
+    """
+    ap = make_apache_fn(conf, apps={"who.wsgi": WHO})
+    mark = ap.log_size()
+    assert requests.get(ap.url("/x"), timeout=10).status_code == 403
+    assert ap.wait_log(r"WSGI-RS-E434.*script-group=nogroup", mark), ap.log_since(mark)
+    os.chown(ap.app_path("who.wsgi"), 0, grp.getgrnam("nogroup").gr_gid)
+    assert requests.get(ap.url("/x"), timeout=10).status_code == 200
+
+
+def _wsgi_processes(pids):
+    """Those of ``pids`` still alive (zombies count as gone) and titled wsgi."""
+    alive = []
+    for pid in pids:
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z":
+            alive.append(pid)
+    return alive
+
+
+def _descendants(root):
+    kids = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open("/proc/%s/stat" % d) as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            kids.setdefault(ppid, []).append(int(d))
+    out, todo = [], [root]
+    while todo:
+        for k in kids.get(todo.pop(), []):
+            out.append(k)
+            todo.append(k)
+    return out
+
+
+def _cmdline(pid):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def test_nothing_of_ours_outlives_a_killed_parent(make_apache_fn):
+    conf = """
+    WSGIDaemonProcess app user=nobody processes=2 threads=2
+    WSGIDaemonProcess other processes=1 threads=1
+    WSGIScriptAlias /x @APPS@/who.wsgi process-group=app
+    """
+    ap = make_apache_fn(conf, apps={"who.wsgi": WHO})
+    assert requests.get(ap.url("/x"), timeout=10).status_code == 200
+    parent = ap.pid()
+    ours = [p for p in _descendants(parent) if _cmdline(p).startswith("wsgi")]
+    # two supervisors, three daemons
+    assert len(ours) == 5, [(p, _cmdline(p)) for p in _descendants(parent)]
+    os.kill(parent, 9)
+    deadline = time.time() + 15
+    while _wsgi_processes(ours) and time.time() < deadline:
+        time.sleep(0.1)
+    assert not _wsgi_processes(ours), [(p, _cmdline(p)) for p in _wsgi_processes(ours)]

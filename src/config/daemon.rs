@@ -276,7 +276,14 @@ static OPTIONS: &[Opt] = &[
                 .ok_or_else(|| format!("'{k}={v}': expected an octal mode, e.g. {k}=0007"))?,
         )
     }),
-    opt!("chroot", false, |g, k, v| g.chroot = Some(abs_dir(k, v)?)),
+    opt!("chroot", true, |g, k, v| {
+        g.chroot = Some(abs_dir(k, v)?);
+        Err::<(), String>(format!(
+            "[WSGI-RS-E435] '{k}=' is not supported by this version (a daemon would run unconfined while \
+             the configuration asks for a chroot); remove it and confine the group with user= and file \
+             permissions, or run Apache in a container"
+        ))?
+    }),
     opt!("home", true, |g, k, v| g.home = Some(abs_dir(k, v)?)),
     opt!("lang", true, |g, _k, v| g.lang = Some(v.to_owned())),
     opt!("locale", true, |g, _k, v| g.locale = Some(v.to_owned())),
@@ -341,9 +348,9 @@ static OPTIONS: &[Opt] = &[
     opt!("response-flush-delay", false, |g, k, v| g
         .response_flush_delay_ms =
         secs(k, v)?),
-    opt!("script-user", false, |g, k, v| g.script_user =
+    opt!("script-user", true, |g, k, v| g.script_user =
         Some(Ident::parse(k, v)?)),
-    opt!("script-group", false, |g, k, v| g.script_group =
+    opt!("script-group", true, |g, k, v| g.script_group =
         Some(Ident::parse(k, v)?)),
     opt!("cpu-time-limit", true, |g, k, v| g.cpu_time_limit =
         secs(k, v)?),

@@ -14,6 +14,7 @@
 mod auth;
 mod backend;
 pub mod hmac;
+pub mod privs;
 pub mod proxy;
 mod request;
 mod serve;

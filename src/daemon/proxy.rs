@@ -152,6 +152,9 @@ fn proxy(r: Request, g: &GroupEntry) -> c_int {
         Ok(facts) => facts,
         Err(status) => return status,
     };
+    if let Err(status) = super::privs::check_script_owner(r, g, &facts.target.script) {
+        return status;
+    }
     let request_start = Instant::now();
     let frame = request_frame(r, g, dir, &facts);
     let stream = match send_request(r, g, &frame) {

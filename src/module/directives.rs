@@ -179,6 +179,7 @@ fn daemon_process(cmd: &mut Cmd, line: &str) -> Outcome {
             home,
         )?;
     }
+    crate::daemon::privs::check_identities(&group)?;
     let mut group = group;
     group.defined_at = cmd.location();
     let conf = server_conf(cmd);

@@ -1,0 +1,111 @@
+//! Who a daemon group runs as, checked when the configuration is read
+//! (accounts that exist, never root), what it may run (`script-user=` /
+//! `script-group=`: the owner of the WSGI script), and that no supervisor
+//! or daemon outlives the process that forked it.
+
+use std::os::unix::fs::MetadataExt;
+
+use super::supervisor::{resolve_gid, resolve_uid};
+use super::GroupEntry;
+use crate::apache::{Level, Request};
+use crate::config::daemon::{DaemonGroup, Ident};
+use crate::ffi;
+
+fn shown(id: &Ident) -> String {
+    match id {
+        Ident::Name(n) => n.clone(),
+        Ident::Id(n) => format!("#{n}"),
+    }
+}
+
+/// At `WSGIDaemonProcess` (so `apache2 -t` fails on the directive's
+/// line): `user=`, `group=`, `supplementary-groups=`, `script-user=` and
+/// `script-group=` must name existing accounts, and `user=` must not be
+/// root.
+pub fn check_identities(g: &DaemonGroup) -> Result<(), String> {
+    let unknown = |option: &str, what: &str, id: &Ident| {
+        format!(
+            "[WSGI-RS-E433] daemon process group '{}': {option}={} names no {what} on this system; \
+             create it, or name an existing {what} (for example {option}=www-data)",
+            g.name,
+            shown(id),
+        )
+    };
+    for (option, id) in [("user", &g.user), ("script-user", &g.script_user)] {
+        if let Some(id) = id {
+            resolve_uid(id).ok_or_else(|| unknown(option, "user", id))?;
+        }
+    }
+    let supplementary = g
+        .supplementary_groups
+        .iter()
+        .map(|n| Ident::Name(n.clone()));
+    let groups = [
+        ("group", g.group.clone()),
+        ("script-group", g.script_group.clone()),
+    ]
+    .into_iter()
+    .filter_map(|(o, id)| id.map(|id| (o, id)))
+    .chain(supplementary.map(|id| ("supplementary-groups", id)));
+    for (option, id) in groups {
+        resolve_gid(&id).ok_or_else(|| unknown(option, "group", &id))?;
+    }
+    if let Some(user) = &g.user {
+        if resolve_uid(user) == Some(0) {
+            return Err(format!(
+                "[WSGI-RS-E433] daemon process group '{}': user={} is root, and daemon processes never run \
+                 as root; set user= to an unprivileged account (for example user=www-data)",
+                g.name,
+                shown(user)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `script-user=` / `script-group=`: the WSGI script must be owned by
+/// that user or group, or the request is refused with 403 before it
+/// reaches the daemon.
+pub fn check_script_owner(r: Request, g: &GroupEntry, script: &str) -> Result<(), i32> {
+    let c = &g.conf;
+    let (option, want, is_user) = match (&c.script_user, &c.script_group) {
+        (Some(u), _) => ("script-user", resolve_uid(u), true),
+        (None, Some(x)) => ("script-group", resolve_gid(x), false),
+        (None, None) => return Ok(()),
+    };
+    let owner = std::fs::metadata(script)
+        .ok()
+        .map(|m| if is_user { m.uid() } else { m.gid() });
+    if want.is_some() && owner == want {
+        return Ok(());
+    }
+    let id = c.script_user.as_ref().or(c.script_group.as_ref());
+    r.log(
+        Level::Error,
+        &format!(
+            "[WSGI-RS-E434] WSGI script '{}' is not owned by the {} daemon process group '{}' requires \
+             ({option}={}; owner {}): answering 403",
+            super::auth::printable(script.as_bytes()),
+            if is_user { "user" } else { "group" },
+            c.name,
+            id.map(shown).unwrap_or_default(),
+            owner.map_or("unknown".into(), |o| o.to_string())
+        ),
+    );
+    Err(ffi::HTTP_FORBIDDEN as std::os::raw::c_int)
+}
+
+/// In a freshly forked supervisor (after its privilege drop, which
+/// clears the setting) or daemon: die with the parent, and if the parent
+/// already died before this was set, exit now.
+pub fn die_with_parent(parent: i32) {
+    // SAFETY: prctl/getppid only concern this process.
+    let orphan = unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+        libc::getppid() != parent
+    };
+    if orphan {
+        // SAFETY: leaving at once; the parent that would supervise us is gone.
+        unsafe { libc::_exit(0) };
+    }
+}
