@@ -318,3 +318,43 @@ def test_nothing_of_ours_outlives_a_killed_parent(make_apache_fn):
     while _wsgi_processes(ours) and time.time() < deadline:
         time.sleep(0.1)
     assert not _wsgi_processes(ours), [(p, _cmdline(p)) for p in _wsgi_processes(ours)]
+
+
+# ------------------------------------------------------- 4. clean environment
+
+ENVIRON = '''
+import json, os
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [json.dumps({"env": dict(os.environ), "home": os.path.expanduser("~"), "uid": os.getuid()}).encode()]
+'''
+
+
+@pytest.mark.parametrize("home_opt", ["", "home=@VAR@"])
+def test_daemon_environment_is_its_users_own(make_apache_fn, monkeypatch, home_opt):
+    # what a root shell reached through sudo looks like
+    monkeypatch.setenv("HOME", "/root")
+    monkeypatch.setenv("USER", "root")
+    monkeypatch.setenv("LOGNAME", "root")
+    monkeypatch.setenv("SUDO_USER", "mwrs-admin")
+    monkeypatch.setenv("SUDO_UID", "4242")
+    monkeypatch.setenv("MAIL", "/var/mail/root")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", "/run/user/0")
+    monkeypatch.setenv("PYTHONUSERBASE", "/root/.local")
+    monkeypatch.setenv("MWRS_OPERATOR_SETTING", "kept")
+    conf = """
+    WSGIDaemonProcess app user=nobody %s
+    WSGIScriptAlias /env @APPS@/env.wsgi process-group=app
+    """ % home_opt
+    ap = make_apache_fn(conf, apps={"env.wsgi": ENVIRON})
+    got = requests.get(ap.url("/env"), timeout=10).json()
+    env = got["env"]
+    nobody = pwd.getpwnam("nobody")
+    home = ap.var_dir if home_opt else nobody.pw_dir
+    assert got["uid"] == nobody.pw_uid
+    assert env.get("HOME") == home and got["home"] == home, env
+    assert env.get("USER") == "nobody" and env.get("LOGNAME") == "nobody", env
+    for k, v in env.items():
+        assert not k.startswith(("SUDO_", "XDG_")) and k != "MAIL", (k, v)
+        assert "/root" not in v and "mwrs-admin" not in v, (k, v)
+    assert env.get("MWRS_OPERATOR_SETTING") == "kept"

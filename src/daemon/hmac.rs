@@ -116,7 +116,7 @@ fn compress(h: &mut [u32; 8], block: &[u8; 64]) {
 /// A short id derived from a group name for its socket file name: two
 /// distinct names (say `a.b` and `a_b`) get distinct ids.
 pub fn name_id(name: &str) -> String {
-    sha256(&[name.as_bytes()])[..8]
+    sha256(&[name.as_bytes()])[..6]
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()

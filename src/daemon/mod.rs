@@ -87,27 +87,12 @@ pub fn any_groups(s: Server) -> bool {
     !all_groups(s).is_empty()
 }
 
-/// A group's socket: the parent's pid, the name made file-safe and
-/// shortened, and an id from the exact name, so names that read the same
-/// once made safe (`a.b`, `a_b`) never share a socket.
+/// A group's socket: the parent's pid and an id from the exact group
+/// name (names differ, so ids do: `a.b` and `a_b` never share a socket,
+/// and a long name cannot push the path past `sun_path`). The log lines
+/// that name a socket name its group too.
 fn socket_path(prefix: &str, ppid: i32, name: &str) -> PathBuf {
-    let safe: String = sanitize(name).chars().take(24).collect();
-    PathBuf::from(format!(
-        "{prefix}.{ppid}.{safe}.{}.sock",
-        hmac::name_id(name)
-    ))
-}
-
-fn sanitize(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
+    PathBuf::from(format!("{prefix}.{ppid}.{}.sock", hmac::name_id(name)))
 }
 
 /// Checks that the Apache children (`uid`) can reach `dir`.

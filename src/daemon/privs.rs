@@ -109,3 +109,68 @@ pub fn die_with_parent(parent: i32) {
         unsafe { libc::_exit(0) };
     }
 }
+
+/// Variables that name or belong to the user who started Apache (a
+/// login session, `sudo`, ssh), which a daemon running as another user
+/// must not see.
+const STARTER_VARS: &[&str] = &[
+    "USERNAME",
+    "MAIL",
+    "PWD",
+    "OLDPWD",
+    "SUDO_USER",
+    "SUDO_UID",
+    "SUDO_GID",
+    "SUDO_COMMAND",
+    "SUDO_HOME",
+    "SSH_CLIENT",
+    "SSH_CONNECTION",
+    "SSH_TTY",
+    "SSH_AUTH_SOCK",
+    "DBUS_SESSION_BUS_ADDRESS",
+    "KRB5CCNAME",
+    "XAUTHORITY",
+];
+
+/// In a daemon process, before Python starts: `HOME` (the group's
+/// `home=`, else the user's home directory), `USER` and `LOGNAME` of the
+/// user it runs as; no session variable of the user who started Apache
+/// (`SUDO_*`, `XDG_*`, `MAIL`, ...), and no variable pointing into that
+/// user's home (`PYTHONUSERBASE=/root/.local`, say), which libraries
+/// such as libpq would otherwise read as the daemon's own.
+pub fn clean_environment(home_option: Option<&str>) {
+    // SAFETY: getuid/getpwuid in a still single-threaded process; the
+    // fields are copied at once.
+    let (name, home) = unsafe {
+        let pw = libc::getpwuid(libc::getuid());
+        if pw.is_null() {
+            (None, None)
+        } else {
+            (
+                crate::apache::cstr_lossy((*pw).pw_name),
+                crate::apache::cstr_lossy((*pw).pw_dir),
+            )
+        }
+    };
+    let home = home_option.map(str::to_owned).or(home);
+    let old_home = std::env::var("HOME").ok().filter(|h| h.len() > 1);
+    for (key, value) in std::env::vars_os() {
+        let key_s = key.to_string_lossy();
+        let under_old_home = old_home.as_deref().is_some_and(|h| {
+            Some(h) != home.as_deref() && {
+                let v = value.to_string_lossy();
+                v == h || v.starts_with(&format!("{h}/"))
+            }
+        });
+        if STARTER_VARS.contains(&key_s.as_ref()) || key_s.starts_with("XDG_") || under_old_home {
+            std::env::remove_var(&key);
+        }
+    }
+    let set = |k: &str, v: Option<String>| match v {
+        Some(v) => std::env::set_var(k, v),
+        None => std::env::remove_var(k),
+    };
+    set("HOME", home);
+    set("USER", name.clone());
+    set("LOGNAME", name);
+}
