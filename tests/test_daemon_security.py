@@ -358,3 +358,152 @@ def test_daemon_environment_is_its_users_own(make_apache_fn, monkeypatch, home_o
         assert not k.startswith(("SUDO_", "XDG_")) and k != "MAIL", (k, v)
         assert "/root" not in v and "mwrs-admin" not in v, (k, v)
     assert env.get("MWRS_OPERATOR_SETTING") == "kept"
+
+
+# ------------------------------------ 5. the child trusts the daemon no more
+
+def _frame(kind, payload=b""):
+    return kind + struct.pack("<I", len(payload)) + payload
+
+
+def _read_exact(conn, n):
+    data = b""
+    while len(data) < n:
+        chunk = conn.recv(n - len(data))
+        if not chunk:
+            raise EOFError
+        data += chunk
+    return data
+
+
+class FakeDaemon:
+    """Stands in for a group's daemon at its socket path: reads the
+    child's request, then answers what ``answer(conn)`` sends."""
+
+    def __init__(self, path, answer):
+        import threading
+        os.unlink(path)
+        self.srv = socket.socket(socket.AF_UNIX)
+        self.srv.bind(path)
+        os.chmod(path, 0o666)
+        self.srv.listen(5)
+        self.srv.settimeout(20)
+        self.answer = answer
+        self.result = None
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        conn, _ = self.srv.accept()
+        with conn:
+            while True:
+                kind, n = struct.unpack("<cI", _read_exact(conn, 5))
+                _read_exact(conn, n)
+                if kind == b"b":
+                    break
+            self.result = self.answer(conn)
+
+    def join(self):
+        self.thread.join(30)
+        self.srv.close()
+        return self.result
+
+
+@pytest.fixture
+def fake_group(make_apache_fn):
+    conf = """
+    WSGIDaemonProcess app processes=1 threads=1
+    WSGIScriptAlias /x @APPS@/who.wsgi process-group=app
+    """
+    ap = make_apache_fn(conf, apps={"who.wsgi": WHO})
+    assert requests.get(ap.url("/x"), timeout=10).status_code == 200
+    (sock,) = glob.glob(os.path.join(ap.run_dir, "wsgi.*.sock"))
+    return ap, sock
+
+
+@pytest.mark.parametrize("status", [0, 0xFFFFFFFF, 0xFFFFFFFD, 200, 302])
+def test_an_error_frame_status_outside_4xx_5xx_is_a_502(fake_group, status):
+    ap, sock = fake_group
+    mark = ap.log_size()
+
+    def answer(conn):
+        conn.sendall(_frame(b"A", struct.pack("<I", 4242)) + _frame(b"R", struct.pack("<I", status) + b"x"))
+
+    fake = FakeDaemon(sock, answer)
+    r = requests.get(ap.url("/x"), timeout=15)
+    fake.join()
+    assert r.status_code == 502, (r.status_code, r.text[:200])
+    shown = struct.unpack("<i", struct.pack("<I", status))[0]
+    assert ap.wait_log(r"WSGI-RS-E402\] .*sent status %d in an error frame" % shown, mark), ap.log_since(mark)
+
+
+def test_a_response_status_outside_http_is_a_502(fake_group):
+    ap, sock = fake_group
+    mark = ap.log_size()
+
+    def answer(conn):
+        start = struct.pack("<I", 700) + _bytes(b"700 Odd") + struct.pack("<I", 0)
+        conn.sendall(_frame(b"A", struct.pack("<I", 4242)) + _frame(b"S", start) + _frame(b"E"))
+
+    fake = FakeDaemon(sock, answer)
+    r = requests.get(ap.url("/x"), timeout=15)
+    fake.join()
+    assert r.status_code == 502
+    assert ap.wait_log(r"WSGI-RS-E402\] .*sent HTTP status 700", mark), ap.log_since(mark)
+
+
+def test_a_descriptor_on_a_frame_that_carries_no_file_is_closed_at_once(fake_group):
+    ap, sock = fake_group
+    import select
+
+    def answer(conn):
+        rd, wr = os.pipe()
+        conn.sendall(_frame(b"A", struct.pack("<I", 4242)))
+        start = struct.pack("<I", 200) + _bytes(b"200 OK") + struct.pack("<I", 1) + _bytes(b"X-A") + _bytes(b"1")
+        socket.send_fds(conn, [_frame(b"S", start)], [wr])
+        os.close(wr)
+        # EOF on the pipe: every copy of its write end is closed, the
+        # child's included, while the response is still open
+        ready, _, _ = select.select([rd], [], [], 10)
+        closed = bool(ready) and os.read(rd, 1) == b""
+        os.close(rd)
+        conn.sendall(_frame(b"D", b"body") + _frame(b"E"))
+        return closed
+
+    fake = FakeDaemon(sock, answer)
+    r = requests.get(ap.url("/x"), timeout=20)
+    closed = fake.join()
+    assert (r.status_code, r.text) == (200, "body")
+    assert closed is True
+
+
+def test_socket_prefix_in_an_open_directory_without_sticky_bit_fails_configtest(make_apache_fn):
+    ap = make_apache_fn("WSGIDaemonProcess app\n", start=False)
+    d = ap.path("open")
+    os.makedirs(d)
+    os.chmod(d, 0o777)
+    ap.server_conf = 'WSGISocketPrefix "%s/wsgi"\n' % d
+    rc, out = ap.configtest()
+    assert rc != 0, out
+    assert "WSGI-RS-E436" in out and d in out and "sticky" in out, out
+    os.chmod(d, 0o1777)
+    rc, out = ap.configtest()
+    assert rc == 0, out
+
+
+def test_a_logged_uri_carries_no_raw_newline(make_apache_fn):
+    conf = """
+    SetEnv WSGI_G no-such-group
+    WSGIDaemonProcess app
+    WSGIScriptAlias /u @APPS@/who.wsgi process-group=%{ENV:WSGI_G}
+    """
+    ap = make_apache_fn(conf, apps={"who.wsgi": WHO})
+    mark = ap.log_size()
+    r = requests.get(ap.url("/u/a%0aINJECTED-LINE%0d%1b[31m"), timeout=10)
+    assert r.status_code == 500
+    assert ap.wait_log(r"WSGI-RS-E403", mark), ap.log_since(mark)
+    log = ap.log_since(mark)
+    for line in log.splitlines():
+        assert not line.startswith("INJECTED-LINE"), log
+        assert "\x1b" not in line and "\r" not in line, repr(line)
+    assert "INJECTED-LINE" in log

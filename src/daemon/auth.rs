@@ -144,12 +144,13 @@ pub fn admit(fd: std::os::fd::RawFd, head: &RequestHead, group: &str) -> Result<
     ))
 }
 
-/// Text from a request made safe for one log line: control characters
-/// (and backslashes) become `\xNN` escapes.
+/// Text from a request made safe for one log line even where it does
+/// not pass through httpd's error log escaping: control characters
+/// become `\xNN` escapes.
 pub fn printable(b: &[u8]) -> String {
     let mut out = String::with_capacity(b.len());
     for c in String::from_utf8_lossy(b).chars() {
-        if c.is_control() || c == '\\' {
+        if c.is_control() {
             for byte in c.to_string().bytes() {
                 out.push_str(&format!("\\x{byte:02x}"));
             }

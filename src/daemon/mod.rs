@@ -20,6 +20,7 @@ mod request;
 mod serve;
 pub mod sock;
 mod supervisor;
+mod trust;
 pub mod wire;
 mod worker;
 
@@ -123,6 +124,24 @@ fn check_reachable(dir: &Path, uid: u32, gid: u32) -> Result<(), String> {
     Ok(())
 }
 
+/// Refuses a socket directory anyone may write to without the sticky
+/// bit: another user could replace a group's socket there.
+fn check_not_open(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(m) = std::fs::metadata(dir) else {
+        return Ok(()); // reported by check_reachable
+    };
+    if m.mode() & 0o002 != 0 && m.mode() & 0o1000 == 0 {
+        return Err(format!(
+            "[WSGI-RS-E436] WSGISocketPrefix: the daemon socket directory '{}' is writable by every user \
+             and has no sticky bit, so another user could replace a group's socket; use a directory only \
+             root can write (for example WSGISocketPrefix /var/run/apache2/wsgi), or chmod +t it",
+            dir.display()
+        ));
+    }
+    Ok(())
+}
+
 /// The socket path prefix in force (`WSGISocketPrefix`, or the runtime
 /// directory's `wsgi`).
 fn socket_prefix(pconf: Pool, s: Server) -> String {
@@ -143,6 +162,7 @@ pub fn check_socket_dir(pconf: Pool, s: Server) -> Result<(), String> {
     let prefix = socket_prefix(pconf, s);
     let (uid, gid, _) = process::apache_ids();
     let dir = Path::new(&prefix).parent().unwrap_or(Path::new("/"));
+    check_not_open(dir)?;
     check_reachable(dir, uid, gid).map_err(|e| {
         format!(
             "[WSGI-RS-E401] the daemon socket directory is not usable: {e}. Create it or make it searchable \

@@ -52,7 +52,10 @@ pub fn listener(path: &Path, backlog: u32, owner: Option<(u32, u32)>) -> io::Res
         return Err(io::Error::last_os_error());
     }
     if let Some((uid, gid)) = owner {
-        std::os::unix::fs::chown(path, Some(uid), Some(gid))?;
+        // lchown: never follows a link someone put at the path (the
+        // socket directory is not world-writable without the sticky bit,
+        // see `check_socket_dir`, so the file bind made stays ours).
+        std::os::unix::fs::lchown(path, Some(uid), Some(gid))?;
     }
     let ino = std::fs::metadata(path)?.ino();
     kept.push(Kept {

@@ -394,6 +394,11 @@ impl<R: Read> FrameReader<R> {
         &mut self.inner
     }
 
+    /// How many bytes are buffered and not yet consumed.
+    pub fn pending(&self) -> usize {
+        self.filled - self.pos
+    }
+
     /// Bytes already buffered and not yet consumed.
     fn buffered(&self) -> &[u8] {
         &self.buf[self.pos..self.filled]
