@@ -507,3 +507,89 @@ def test_a_logged_uri_carries_no_raw_newline(make_apache_fn):
         assert not line.startswith("INJECTED-LINE"), log
         assert "\x1b" not in line and "\r" not in line, repr(line)
     assert "INJECTED-LINE" in log
+
+
+# ------------------------ 4b. libpq in a daemon: TLS to a local PostgreSQL
+
+PG_APP = '''
+import json, psycopg2
+def application(environ, start_response):
+    out = {}
+    for mode in ("require", "prefer"):
+        try:
+            c = psycopg2.connect(host="127.0.0.1", port=@PGPORT@, user="postgres", dbname="postgres",
+                                 sslmode=mode, connect_timeout=10)
+            cur = c.cursor()
+            cur.execute("select ssl, version from pg_stat_ssl where pid = pg_backend_pid()")
+            out[mode] = list(cur.fetchone())
+            c.close()
+        except Exception as e:
+            out[mode] = "error: %s" % e
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [json.dumps(out).encode()]
+'''
+
+
+def _as_postgres(cmd, **kw):
+    pg = pwd.getpwnam("postgres")
+
+    def drop():
+        os.setgroups([])
+        os.setgid(pg.pw_gid)
+        os.setuid(pg.pw_uid)
+
+    return subprocess.run(cmd, preexec_fn=drop, capture_output=True, text=True, timeout=120, **kw)
+
+
+@pytest.fixture
+def tls_postgres():
+    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not bins:
+        pytest.skip("PostgreSQL server not installed (Debian package postgresql; scripts/install-deps)")
+    try:
+        import psycopg2  # noqa: F401
+    except ImportError:
+        pytest.skip("psycopg2 not installed (Debian package python3-psycopg2; scripts/install-deps)")
+    bindir = os.path.dirname(bins[-1])
+    pg = pwd.getpwnam("postgres")
+    import shutil
+    import tempfile
+    top = tempfile.mkdtemp(prefix="mwrs-pg-", dir="/tmp")
+    os.chmod(top, 0o755)
+    d = top + "/pg"
+    os.makedirs(d)
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=localhost", "-keyout", d + "/server.key", "-out", d + "/server.crt"],
+                   check=True, capture_output=True, timeout=60)
+    for root, dirs, files in os.walk(d):
+        for n in dirs + files + ["."]:
+            os.chown(os.path.join(root, n), pg.pw_uid, pg.pw_gid)
+    os.chmod(d + "/server.key", 0o600)
+    out = _as_postgres([bindir + "/initdb", "-D", d + "/data", "-A", "trust", "-U", "postgres"])
+    assert out.returncode == 0, out.stdout + out.stderr
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    opts = ("-c ssl=on -c ssl_cert_file=%s/server.crt -c ssl_key_file=%s/server.key "
+            "-c listen_addresses=127.0.0.1 -c port=%d -c unix_socket_directories=%s" % (d, d, port, d))
+    out = _as_postgres([bindir + "/pg_ctl", "start", "-w", "-D", d + "/data", "-l", d + "/log", "-o", opts])
+    assert out.returncode == 0, out.stdout + out.stderr + open(d + "/log").read()
+    yield port
+    _as_postgres([bindir + "/pg_ctl", "stop", "-m", "immediate", "-D", d + "/data"])
+    shutil.rmtree(top, ignore_errors=True)
+
+
+def test_libpq_in_a_daemon_connects_with_tls(make_apache_fn, monkeypatch, tls_postgres):
+    # Apache started from root's environment: HOME=/root, which libpq would
+    # search for ~/.postgresql (unreadable to nobody) and then fail or
+    # silently drop TLS
+    monkeypatch.setenv("HOME", "/root")
+    conf = """
+    WSGIDaemonProcess app user=nobody
+    WSGIScriptAlias /pg @APPS@/pg.wsgi process-group=app
+    """
+    ap = make_apache_fn(conf, apps={"pg.wsgi": PG_APP.replace("@PGPORT@", str(tls_postgres))})
+    got = requests.get(ap.url("/pg"), timeout=60).json()
+    assert got["require"][0] is True, got
+    assert got["prefer"][0] is True, got
+    assert got["require"][1].startswith("TLS"), got
