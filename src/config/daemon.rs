@@ -37,6 +37,10 @@ pub struct DaemonGroup {
     pub name: String,
     /// Where the directive is (`file:line`), for the duplicate-name error.
     pub defined_at: Option<String>,
+    /// `script-user=`/`script-group=` resolved to a numeric id when the
+    /// directive is read (the Apache children check it per request and
+    /// must not call the non-reentrant `getpwnam` from many threads).
+    pub script_owner_id: Option<u32>,
     pub processes: u32,
     /// `processes=` was given (mod_wsgi then sets `wsgi.multiprocess`).
     pub processes_given: bool,
@@ -95,6 +99,7 @@ impl DaemonGroup {
             processes_given: false,
             threads: 15,
             defined_at: None,
+            script_owner_id: None,
             user: None,
             group: None,
             supplementary_groups: Vec::new(),

@@ -63,14 +63,25 @@ pub fn check_identities(g: &DaemonGroup) -> Result<(), String> {
     Ok(())
 }
 
+/// The numeric id of `script-user=` (or `script-group=`), resolved once
+/// when the configuration is read.
+pub fn script_owner_id(g: &DaemonGroup) -> Option<u32> {
+    match (&g.script_user, &g.script_group) {
+        (Some(u), _) => resolve_uid(u),
+        (None, Some(x)) => resolve_gid(x),
+        (None, None) => None,
+    }
+}
+
 /// `script-user=` / `script-group=`: the WSGI script must be owned by
 /// that user or group, or the request is refused with 403 before it
 /// reaches the daemon.
 pub fn check_script_owner(r: Request, g: &GroupEntry, script: &str) -> Result<(), i32> {
     let c = &g.conf;
-    let (option, want, is_user) = match (&c.script_user, &c.script_group) {
-        (Some(u), _) => ("script-user", resolve_uid(u), true),
-        (None, Some(x)) => ("script-group", resolve_gid(x), false),
+    let want = c.script_owner_id;
+    let (option, is_user) = match (&c.script_user, &c.script_group) {
+        (Some(_), _) => ("script-user", true),
+        (None, Some(_)) => ("script-group", false),
         (None, None) => return Ok(()),
     };
     let owner = std::fs::metadata(script)

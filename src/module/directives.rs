@@ -182,6 +182,7 @@ fn daemon_process(cmd: &mut Cmd, line: &str) -> Outcome {
     crate::daemon::privs::check_identities(&group)?;
     let mut group = group;
     group.defined_at = cmd.location();
+    group.script_owner_id = crate::daemon::privs::script_owner_id(&group);
     let conf = server_conf(cmd);
     if let Some(first) = conf.daemons.iter().find(|g| g.name == group.name) {
         return Err(crate::config::daemon::duplicate_message(first, &group));
