@@ -207,6 +207,8 @@ def test_the_socket_is_not_open_to_other_users(guarded_group):
     st = os.stat(sock)
     assert st.st_mode & 0o077 == 0, oct(st.st_mode)
     assert st.st_uid == pwd.getpwnam("www-data").pw_uid
+    # bound in a private directory and renamed into place; nothing left over
+    assert not [n for n in os.listdir(ap.run_dir) if n.startswith(".wsgi-")], os.listdir(ap.run_dir)
     got = attack(ap, "nobody", sock, forged_request(ap.path("evil/evil.wsgi")))
     assert got.startswith("connect-failed"), got
 
