@@ -1,5 +1,5 @@
 //! What lets a daemon process tell a request that Apache's configuration
-//! routed to it from one any other process on the machine made up: a
+//! routed to it from one that any other process on the machine made up: a
 //! secret only the Apache parent, its children and the group's own
 //! processes hold, and a proof computed with it over what the daemon
 //! will load (script, callable, application group, handler).
@@ -14,7 +14,7 @@
 //! its group's key and wipes the master from its memory, so its daemons
 //! (forked from it) hold only their own group's key: a daemon running as
 //! `alice` cannot compute the proofs `bob`'s group accepts.
-//!
+
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::Mutex;
