@@ -3,6 +3,9 @@
 //! binary (httpd's symbols resolve only inside httpd), so the pure
 //! modules are compiled here directly from their sources.
 
+#[path = "../src/daemon/hmac.rs"]
+#[allow(dead_code)]
+mod hmac;
 #[path = "../src/daemon/wire.rs"]
 #[allow(dead_code)]
 mod wire;
@@ -478,13 +481,23 @@ fn daemon_inert_options_are_listed_once() {
     use config::daemon::DaemonGroup;
     let g = DaemonGroup::parse(&ws(&[
         "a",
-        "chroot=/x",
+        "response-flush-delay=1",
         "startup-timeout=3",
-        "chroot=/y",
+        "response-flush-delay=2",
         "script-user=x",
     ]))
     .unwrap();
-    assert_eq!(g.inert, vec!["chroot", "script-user"]);
+    assert_eq!(g.inert, vec!["response-flush-delay"]);
+}
+
+#[test]
+fn daemon_chroot_is_refused_not_ignored() {
+    use config::daemon::DaemonGroup;
+    let e = DaemonGroup::parse(&ws(&["a", "chroot=/srv/jail"])).unwrap_err();
+    assert!(
+        e.contains("WSGI-RS-E435") && e.contains("not supported"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -521,6 +534,65 @@ fn wire_pairs_and_start_round_trip() {
     assert_eq!(wire::decode_file(&wire::encode_file(7, 9)).unwrap(), (7, 9));
 }
 
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[test]
+fn sha256_matches_fips_vectors() {
+    assert_eq!(
+        hex(&hmac::sha256(&[b"abc"])),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    assert_eq!(
+        hex(&hmac::sha256(&[b""])),
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    );
+    // 56 bytes: the padding spills into a second block; split in parts.
+    assert_eq!(
+        hex(&hmac::sha256(&[
+            b"abcdbcdecdefdefgefghfghighij",
+            b"hijkijkljklmklmnlmnomnopnopq"
+        ])),
+        "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
+    );
+    let million = vec![b'a'; 1_000_000];
+    assert_eq!(
+        hex(&hmac::sha256(&[&million])),
+        "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"
+    );
+}
+
+#[test]
+fn hmac_sha256_matches_rfc4231() {
+    // Test cases 1, 2 and 6 of RFC 4231.
+    assert_eq!(
+        hex(&hmac::hmac(&[0x0b; 20], &[b"Hi There"])),
+        "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"
+    );
+    assert_eq!(
+        hex(&hmac::hmac(
+            b"Jefe",
+            &[b"what do ya want ", b"for nothing?"]
+        )),
+        "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+    );
+    assert_eq!(
+        hex(&hmac::hmac(
+            &[0xaa; 131],
+            &[b"Test Using Larger Than Block-Size Key - Hash Key First"]
+        )),
+        "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+    );
+}
+
+#[test]
+fn socket_name_ids_differ_for_names_that_sanitize_alike() {
+    assert_ne!(hmac::name_id("a.b"), hmac::name_id("a_b"));
+    assert_eq!(hmac::name_id("a.b"), hmac::name_id("a.b"));
+    assert_eq!(hmac::name_id("x").len(), 12);
+}
+
 fn sample_head() -> wire::RequestHead {
     wire::RequestHead {
         https: true,
@@ -538,6 +610,7 @@ fn sample_head() -> wire::RequestHead {
         queue_start_us: i64::MAX,
         header_only: false,
         has_body: true,
+        proof: [7u8; 32],
     }
 }
 

@@ -35,6 +35,12 @@ impl Ident {
 #[derive(Clone, Debug, PartialEq)]
 pub struct DaemonGroup {
     pub name: String,
+    /// Where the directive is (`file:line`), for the duplicate-name error.
+    pub defined_at: Option<String>,
+    /// `script-user=`/`script-group=` resolved to a numeric id when the
+    /// directive is read (the Apache children check it per request and
+    /// must not call the non-reentrant `getpwnam` from many threads).
+    pub script_owner_id: Option<u32>,
     pub processes: u32,
     /// `processes=` was given (mod_wsgi then sets `wsgi.multiprocess`).
     pub processes_given: bool,
@@ -92,6 +98,8 @@ impl DaemonGroup {
             processes: 1,
             processes_given: false,
             threads: 15,
+            defined_at: None,
+            script_owner_id: None,
             user: None,
             group: None,
             supplementary_groups: Vec::new(),
@@ -273,7 +281,14 @@ static OPTIONS: &[Opt] = &[
                 .ok_or_else(|| format!("'{k}={v}': expected an octal mode, e.g. {k}=0007"))?,
         )
     }),
-    opt!("chroot", false, |g, k, v| g.chroot = Some(abs_dir(k, v)?)),
+    opt!("chroot", true, |g, k, v| {
+        g.chroot = Some(abs_dir(k, v)?);
+        Err::<(), String>(format!(
+            "[WSGI-RS-E435] '{k}=' is not supported by this version (a daemon would run unconfined while \
+             the configuration asks for a chroot); remove it and confine the group with user= and file \
+             permissions, or run Apache in a container"
+        ))?
+    }),
     opt!("home", true, |g, k, v| g.home = Some(abs_dir(k, v)?)),
     opt!("lang", true, |g, _k, v| g.lang = Some(v.to_owned())),
     opt!("locale", true, |g, _k, v| g.locale = Some(v.to_owned())),
@@ -338,9 +353,9 @@ static OPTIONS: &[Opt] = &[
     opt!("response-flush-delay", false, |g, k, v| g
         .response_flush_delay_ms =
         secs(k, v)?),
-    opt!("script-user", false, |g, k, v| g.script_user =
+    opt!("script-user", true, |g, k, v| g.script_user =
         Some(Ident::parse(k, v)?)),
-    opt!("script-group", false, |g, k, v| g.script_group =
+    opt!("script-group", true, |g, k, v| g.script_group =
         Some(Ident::parse(k, v)?)),
     opt!("cpu-time-limit", true, |g, k, v| g.cpu_time_limit =
         secs(k, v)?),
@@ -364,6 +379,20 @@ static OPTIONS: &[Opt] = &[
     opt!("newrelic-config-file", false, |_g, _k, _v| {}),
     opt!("newrelic-environment", false, |_g, _k, _v| {}),
 ];
+
+/// The error for a group name defined twice (anywhere in the
+/// configuration: daemon groups share one namespace, as in mod_wsgi).
+pub fn duplicate_message(first: &DaemonGroup, second: &DaemonGroup) -> String {
+    let at = |g: &DaemonGroup| g.defined_at.clone().unwrap_or_else(|| "?".into());
+    format!(
+        "[WSGI-RS-E430] Name duplicates previous WSGI daemon definition: 'WSGIDaemonProcess {}' is defined at {} \
+         and again at {}; daemon process group names must be unique across the whole configuration, virtual \
+         hosts included: rename one of them (and the WSGIProcessGroup / process-group= that select it)",
+        first.name,
+        at(first),
+        at(second)
+    )
+}
 
 /// The option names this build knows, in table order.
 pub fn option_names() -> impl Iterator<Item = &'static str> {

@@ -11,12 +11,16 @@
 //! open across graceful restarts, so connections queued while processes
 //! turn over are picked up by the next one instead of failing.
 
+mod auth;
 mod backend;
+pub mod hmac;
+pub mod privs;
 pub mod proxy;
 mod request;
 mod serve;
 pub mod sock;
 mod supervisor;
+mod trust;
 pub mod wire;
 mod worker;
 
@@ -97,16 +101,12 @@ pub fn any_groups(s: Server) -> bool {
     !all_groups(s).is_empty()
 }
 
-fn sanitize(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
+/// A group's socket: the parent's pid and an id from the exact group
+/// name (names differ, so ids do: `a.b` and `a_b` never share a socket,
+/// and a long name cannot push the path past `sun_path`). The log lines
+/// that name a socket name its group too.
+fn socket_path(prefix: &str, ppid: i32, name: &str) -> PathBuf {
+    PathBuf::from(format!("{prefix}.{ppid}.{}.sock", hmac::name_id(name)))
 }
 
 /// Checks that the Apache children (`uid`) can reach `dir`.
@@ -137,6 +137,24 @@ fn check_reachable(dir: &Path, uid: u32, gid: u32) -> Result<(), String> {
     Ok(())
 }
 
+/// Refuses a socket directory anyone may write to without the sticky
+/// bit: another user could replace a group's socket there.
+fn check_not_open(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(m) = std::fs::metadata(dir) else {
+        return Ok(()); // reported by check_reachable
+    };
+    if m.mode() & 0o002 != 0 && m.mode() & 0o1000 == 0 {
+        return Err(format!(
+            "[WSGI-RS-E436] WSGISocketPrefix: the daemon socket directory '{}' is writable by every user \
+             and has no sticky bit, so another user could replace a group's socket; use a directory only \
+             root can write (for example WSGISocketPrefix /var/run/apache2/wsgi), or chmod +t it",
+            dir.display()
+        ));
+    }
+    Ok(())
+}
+
 /// The socket path prefix in force (`WSGISocketPrefix`, or the runtime
 /// directory's `wsgi`).
 fn socket_prefix(pconf: Pool, s: Server) -> String {
@@ -157,6 +175,7 @@ pub fn check_socket_dir(pconf: Pool, s: Server) -> Result<(), String> {
     let prefix = socket_prefix(pconf, s);
     let (uid, gid, _) = process::apache_ids();
     let dir = Path::new(&prefix).parent().unwrap_or(Path::new("/"));
+    check_not_open(dir)?;
     check_reachable(dir, uid, gid).map_err(|e| {
         format!(
             "[WSGI-RS-E401] the daemon socket directory is not usable: {e}. Create it or make it searchable \
@@ -181,6 +200,7 @@ pub fn start(pconf: Pool, s: Server) -> Result<(), String> {
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
     check_socket_dir(pconf, s)?;
+    auth::init_master()?;
     // SAFETY: getpid has no preconditions.
     let ppid = unsafe { libc::getpid() };
     let argv = Argv::of(s);
@@ -189,7 +209,7 @@ pub fn start(pconf: Pool, s: Server) -> Result<(), String> {
     }
     let mut started = Vec::with_capacity(groups.len());
     for g in &groups {
-        let path = PathBuf::from(format!("{prefix}.{ppid}.{}.sock", sanitize(&g.name)));
+        let path = socket_path(&prefix, ppid, &g.name);
         let owner = root.then(|| {
             let su = g.socket_user.as_ref().and_then(supervisor::resolve_uid);
             (su.unwrap_or(uid), gid)

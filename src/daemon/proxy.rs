@@ -152,8 +152,11 @@ fn proxy(r: Request, g: &GroupEntry) -> c_int {
         Ok(facts) => facts,
         Err(status) => return status,
     };
+    if let Err(status) = super::privs::check_script_owner(r, g, &facts.target.script) {
+        return status;
+    }
     let request_start = Instant::now();
-    let frame = request_frame(r, dir, &facts);
+    let frame = request_frame(r, g, dir, &facts);
     let stream = match send_request(r, g, &frame) {
         Ok(stream) => stream,
         Err(status) => return status,
@@ -297,6 +300,7 @@ impl<'g> Relay<'g> {
             if let Some(status) = step {
                 return status;
             }
+            super::trust::drop_stray_fds(reader.pending(), reader.get_mut_fds());
         }
     }
 
@@ -392,7 +396,10 @@ impl<'g> Relay<'g> {
 
     /// The daemon answered a status without a response.
     fn failed(&self, payload: &[u8]) -> c_int {
-        let status = wire::Cursor(payload).u32().unwrap_or(500) as c_int;
+        let status = match super::trust::fail_status(wire::Cursor(payload).u32().ok()) {
+            Ok(status) => status,
+            Err(why) => return self.fail_502(&why),
+        };
         if status == 504 {
             let c = &self.g.conf;
             self.r.log(Level::Error, &format!(
@@ -420,6 +427,9 @@ impl<'g> Relay<'g> {
         let Ok((status, line, headers)) = wire::decode_start(payload) else {
             return Some(self.fail_502("bad response headers"));
         };
+        if !super::trust::start_status_ok(status) {
+            return Some(self.fail_502(&format!("sent HTTP status {status}")));
+        }
         let location = headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(b"location"))

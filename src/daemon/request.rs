@@ -10,8 +10,13 @@ use crate::config::{DirConfig, ServerConfig};
 use crate::request::Facts;
 
 /// The `Request` frame's payload for a request the shared step prepared.
-pub(super) fn request_frame(r: Request, dir: &DirConfig, facts: &Facts<'_>) -> Vec<u8> {
-    let head = RequestHead {
+pub(super) fn request_frame(
+    r: Request,
+    g: &super::GroupEntry,
+    dir: &DirConfig,
+    facts: &Facts<'_>,
+) -> Vec<u8> {
+    let mut head = RequestHead {
         https: facts.url_scheme == "https",
         script: facts.target.script.clone(),
         mtime: facts.target.mtime,
@@ -27,7 +32,9 @@ pub(super) fn request_frame(r: Request, dir: &DirConfig, facts: &Facts<'_>) -> V
         queue_start_us: crate::request::env::now_us(),
         header_only: r.is_header_only(),
         has_body: facts.has_body,
+        proof: [0; 32],
     };
+    super::auth::sign(&mut head, &g.socket);
     let vars = facts
         .vars
         .entries

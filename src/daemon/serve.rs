@@ -5,7 +5,7 @@
 //! Python stack logged.
 
 use std::net::Shutdown;
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -246,6 +246,11 @@ fn handle(sh: &Shared, index: usize, thread: u64, stream: UnixStream, counts: (u
     let Some((head, owned)) = read_request(&mut reader) else {
         return;
     };
+    if let Err(why) = super::auth::admit(stream.as_raw_fd(), &head, &sh.conf.name) {
+        super::dlog(Level::Error, &why);
+        fail(&mut w, 403, "refused");
+        return;
+    }
     let daemon_start = now_us();
     let pid = std::process::id().to_le_bytes();
     if wire::write_frame(&mut w, Kind::Accepted, &[&pid]).is_err() {

@@ -39,20 +39,11 @@ pub fn listener(path: &Path, backlog: u32, owner: Option<(u32, u32)>) -> io::Res
         }
     }
     kept.retain(|k| k.path != path);
-    let _ = std::fs::remove_file(path);
-    // SAFETY: umask only changes this process's file creation mask.
-    let old = unsafe { libc::umask(0o077) };
-    let bound = UnixListener::bind(path);
-    // SAFETY: restores the previous mask.
-    unsafe { libc::umask(old) };
-    let listener = bound?;
+    let listener = bind_private(path, owner)?;
     let fd = listener.as_raw_fd();
     // SAFETY: fd is a bound socket; listen only changes its backlog.
     if unsafe { libc::listen(fd, backlog.max(1) as i32) } != 0 {
         return Err(io::Error::last_os_error());
-    }
-    if let Some((uid, gid)) = owner {
-        std::os::unix::fs::chown(path, Some(uid), Some(gid))?;
     }
     let ino = std::fs::metadata(path)?.ino();
     kept.push(Kept {
@@ -271,4 +262,45 @@ pub fn set_buffer_sizes(fd: RawFd, send: u64, receive: u64) {
             );
         }
     }
+}
+
+/// Binds the socket inside a fresh directory only this process (root)
+/// can write, gives it its owner and mode 0600 there, and renames it onto
+/// `path` (rename replaces whatever is at `path`, a link included,
+/// without following it). Nobody else can reach the file between bind
+/// and chown, so no chown by a path someone else could redirect.
+fn bind_private(path: &Path, owner: Option<(u32, u32)>) -> io::Result<UnixListener> {
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    let mut template = dir
+        .join(".wsgi-XXXXXX")
+        .into_os_string()
+        .into_encoded_bytes();
+    template.push(0);
+    // SAFETY: mkdtemp rewrites the X's of a NUL-terminated buffer we own
+    // and creates the directory with mode 0700.
+    if unsafe { libc::mkdtemp(template.as_mut_ptr().cast()) }.is_null() {
+        return Err(io::Error::last_os_error());
+    }
+    template.pop();
+    // SAFETY: the bytes came from a path and mkdtemp only replaced X's
+    // with ASCII letters and digits.
+    let private =
+        PathBuf::from(unsafe { std::ffi::OsString::from_encoded_bytes_unchecked(template) });
+    let inner = private.join("s");
+    let done = (|| {
+        // SAFETY: umask only changes this process's file creation mask.
+        let old = unsafe { libc::umask(0o077) };
+        let bound = UnixListener::bind(&inner);
+        // SAFETY: restores the previous mask.
+        unsafe { libc::umask(old) };
+        let listener = bound?;
+        if let Some((uid, gid)) = owner {
+            std::os::unix::fs::lchown(&inner, Some(uid), Some(gid))?;
+        }
+        std::fs::rename(&inner, path)?;
+        Ok(listener)
+    })();
+    let _ = std::fs::remove_file(&inner);
+    let _ = std::fs::remove_dir(&private);
+    done
 }

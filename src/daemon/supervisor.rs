@@ -80,7 +80,7 @@ pub fn resolve_uid(id: &Ident) -> Option<u32> {
     }
 }
 
-fn resolve_gid(id: &Ident) -> Option<u32> {
+pub fn resolve_gid(id: &Ident) -> Option<u32> {
     match id {
         Ident::Id(n) => Some(*n),
         Ident::Name(name) => {
@@ -161,6 +161,7 @@ fn drop_privileges(g: &GroupEntry) -> Result<(), String> {
 
 /// Forks the supervisor of `g` from the Apache parent; its pid.
 pub fn spawn(g: &GroupEntry, fd: RawFd, argv: Argv) -> Option<i32> {
+    let parent = std::process::id() as i32;
     // SAFETY: the Apache parent is single-threaded and runs no Python;
     // the child only calls into its own code and exits with _exit.
     let pid = unsafe { libc::fork() };
@@ -178,7 +179,7 @@ pub fn spawn(g: &GroupEntry, fd: RawFd, argv: Argv) -> Option<i32> {
     if pid > 0 {
         return Some(pid);
     }
-    let code = crate::apache::guard("daemon supervisor", 1, || run(g, fd, argv));
+    let code = crate::apache::guard("daemon supervisor", 1, || run(g, fd, argv, parent));
     // SAFETY: leaving the forked process without running httpd's cleanups.
     unsafe { libc::_exit(code) }
 }
@@ -194,7 +195,8 @@ fn describe(status: libc::c_int) -> String {
     }
 }
 
-fn run(g: &GroupEntry, fd: RawFd, argv: Argv) -> i32 {
+fn run(g: &GroupEntry, fd: RawFd, argv: Argv, parent: i32) -> i32 {
+    super::auth::keep_only(g.socket.as_os_str().as_encoded_bytes());
     reset_after_fork(fd);
     let signals = [
         libc::SIGTERM,
@@ -214,6 +216,7 @@ fn run(g: &GroupEntry, fd: RawFd, argv: Argv) -> i32 {
         std::thread::sleep(Duration::from_secs(5));
         return 1;
     }
+    super::privs::die_with_parent(parent);
     let (notify_r, notify_w) = pipe();
     let mut procs = Processes::new(g.conf.processes as usize);
     while !TERM.load(Ordering::SeqCst) {
@@ -238,10 +241,12 @@ fn run(g: &GroupEntry, fd: RawFd, argv: Argv) -> i32 {
 
 /// Forks one daemon process; its pid (negative when fork failed).
 fn spawn_daemon(g: &GroupEntry, fd: RawFd, argv: Argv, notify_r: RawFd, notify_w: RawFd) -> i32 {
+    let supervisor = std::process::id() as i32;
     // SAFETY: this process is single-threaded; the child runs the
     // daemon and exits with _exit.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
+        super::privs::die_with_parent(supervisor);
         // SAFETY: closes our copy of the pipe's read end.
         unsafe { libc::close(notify_r) };
         let code = crate::apache::guard("daemon process", 1, || worker::run(g, fd, argv, notify_w));

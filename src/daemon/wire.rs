@@ -124,6 +124,10 @@ pub struct RequestHead {
     pub header_only: bool,
     /// Body frames follow the request frame.
     pub has_body: bool,
+    /// The proof that Apache's configuration routed this request to the
+    /// group (an HMAC of the group's key over the script, callable,
+    /// application group and handler; see `daemon::auth`).
+    pub proof: [u8; 32],
 }
 
 impl RequestHead {
@@ -148,6 +152,7 @@ pub fn encode_request<'a>(
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(4096);
     out.push(head.flags());
+    out.extend_from_slice(&head.proof);
     for text in [
         head.script.as_bytes(),
         head.callable.as_bytes(),
@@ -172,6 +177,8 @@ pub fn decode_request(payload: &[u8]) -> io::Result<(RequestHead, Pairs<'_>)> {
     let mut c = Cursor(payload);
     let flags = c.take(1)?[0];
     let on = |i: u8| flags & (1 << i) != 0;
+    let mut proof = [0u8; 32];
+    proof.copy_from_slice(c.take(32)?);
     let mut text = || c_text(&mut c);
     let (script, callable, application_group) = (text()?, text()?, text()?);
     let handler = c.bytes()?.to_vec();
@@ -194,6 +201,7 @@ pub fn decode_request(payload: &[u8]) -> io::Result<(RequestHead, Pairs<'_>)> {
         queue_start_us: c.u64()? as i64,
         header_only: on(3),
         has_body: on(4),
+        proof,
     };
     Ok((head, pairs_to_end(c)?))
 }
@@ -384,6 +392,11 @@ impl<R: Read> FrameReader<R> {
 
     pub fn get_mut(&mut self) -> &mut R {
         &mut self.inner
+    }
+
+    /// How many bytes are buffered and not yet consumed.
+    pub fn pending(&self) -> usize {
+        self.filled - self.pos
     }
 
     /// Bytes already buffered and not yet consumed.

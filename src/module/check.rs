@@ -4,6 +4,9 @@
 
 use crate::apache::server::Server;
 use crate::apache::{DirConf, ServerConf};
+use std::sync::Arc;
+
+use crate::config::daemon::{duplicate_message, DaemonGroup};
 use crate::config::{DirConfig, ServerConfig};
 
 /// A literal group name (not `%{…}`, not empty) that must be defined.
@@ -22,9 +25,28 @@ fn missing(directive: &str, name: &str, server: &str) -> String {
     )
 }
 
+/// Fails when two `WSGIDaemonProcess` directives anywhere (in different
+/// virtual hosts, say) define the same group name.
+pub fn unique_groups(main: Server) -> Result<(), String> {
+    let mut seen: Vec<Arc<DaemonGroup>> = Vec::new();
+    let mut next = Some(main);
+    while let Some(s) = next {
+        for g in &ServerConfig::of(&s).daemons {
+            match seen.iter().find(|o| o.name == g.name) {
+                Some(o) if !Arc::ptr_eq(o, g) => return Err(duplicate_message(o, g)),
+                Some(_) => {}
+                None => seen.push(g.clone()),
+            }
+        }
+        next = s.next();
+    }
+    Ok(())
+}
+
 /// Checks every server's aliases, import scripts, and server-level and
 /// section-level `WSGIProcessGroup`s.
 pub fn process_groups(main: Server) -> Result<(), String> {
+    unique_groups(main)?;
     let mut next = Some(main);
     while let Some(s) = next {
         let name = s.name();

@@ -185,12 +185,13 @@ fn daemon_process(cmd: &mut Cmd, line: &str) -> Outcome {
             home,
         )?;
     }
+    crate::daemon::privs::check_identities(&group)?;
+    let mut group = group;
+    group.defined_at = cmd.location();
+    group.script_owner_id = crate::daemon::privs::script_owner_id(&group);
     let conf = server_conf(cmd);
-    if conf.daemons.iter().any(|g| g.name == group.name) {
-        return Err(format!(
-            "Name duplicates previous WSGI daemon definition: '{}'",
-            group.name
-        ));
+    if let Some(first) = conf.daemons.iter().find(|g| g.name == group.name) {
+        return Err(crate::config::daemon::duplicate_message(first, &group));
     }
     conf.daemons.push(Arc::new(group));
     Ok(())
