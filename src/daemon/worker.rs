@@ -101,7 +101,7 @@ fn setup_process(g: &GroupEntry, argv: Argv) {
 }
 
 fn start_python(g: &GroupEntry) -> Result<(), String> {
-    crate::module::shared_directives::child_init(crate::apache::log::forked_server());
+    crate::request::configure_shared_state(crate::apache::log::forked_server());
     let c = &g.conf;
     let main = &g.python;
     let mut path = c.python_path.clone();

@@ -106,7 +106,7 @@ struct ChildInit;
 impl ServerHook for ChildInit {
     const NAME: &'static str = "child_init";
     fn run(pchild: Pool, main: server::Server) {
-        super::shared_directives::child_init(main);
+        crate::request::configure_shared_state(main);
         if daemon::proxy::daemon_only(main) || !embedded::start_python(main) {
             return;
         }

@@ -9,7 +9,7 @@ mod check;
 mod directives;
 mod hooks;
 mod interp_directives;
-pub mod shared_directives;
+mod shared_directives;
 
 use crate::apache::hooks::Merge;
 use crate::config::{DirConfig, ServerConfig};

@@ -17,7 +17,7 @@ mod process;
 
 pub use backend::{level, RequestBackend};
 pub use facts::{is_wsgi_handler, note, pass_authorization, prepare, target, Facts, Target};
-pub use process::python_settings;
+pub use process::{configure_shared_state, python_settings, shared_plan};
 
 use std::ffi::CStr;
 

@@ -1,10 +1,40 @@
-//! What a process that runs Python starts it with: one place that turns
-//! the server-wide configuration and the MPM's facts into
-//! `interp::Settings`, for Apache children and daemon processes alike.
+//! What a process that runs Python starts it with, for Apache children
+//! and daemon processes alike: one place that turns the server-wide
+//! configuration and the MPM's facts into `interp::Settings`, and the
+//! shared-state plan (`WSGISharedCache`) each process copies into `store`.
 
-use crate::apache::server;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::apache::server::{self, Server};
+use crate::apache::Pool;
 use crate::config::PythonConfig;
 use crate::interp;
+use crate::store::{self, Plan};
+
+/// The pool userdata key of a generation's shared-state plan.
+const PLAN_KEY: &std::ffi::CStr = c"mod_wsgi_rs:shared-state";
+
+/// The shared-state plan of a configuration pool, created empty on first
+/// use: kept on the pool so it lives and dies with the generation.
+pub fn shared_plan(pconf: Pool) -> Arc<Mutex<Plan>> {
+    if let Some(plan) = pconf.shared::<Mutex<Plan>>(PLAN_KEY) {
+        return plan;
+    }
+    let plan = Arc::new(Mutex::new(Plan::default()));
+    pconf.set_shared(PLAN_KEY, plan.clone());
+    plan
+}
+
+/// In a child or daemon process: makes the plan available to the
+/// `mod_wsgi_rs` module of this process.
+pub fn configure_shared_state(s: Server) {
+    if s.as_ptr().is_null() {
+        return;
+    }
+    store::configure(shared_plan(s.process_pool()).lock().clone());
+}
 
 /// The Python settings of a process from the server-wide configuration
 /// and the MPM's facts; daemon processes override their group's options.
