@@ -321,12 +321,20 @@ impl<'g> Relay<'g> {
     fn next_prefix(&mut self, reader: &mut Reader<'_>) -> Result<(Kind, usize), c_int> {
         match reader.next_prefix() {
             Ok(Some(x)) => Ok(x),
-            Ok(None) | Err(_) if self.started => Err(self.cut()),
-            Ok(None) => Err(self.fail_502("closed the connection before sending a response")),
+            Err(e) if e.kind() == ErrorKind::InvalidData => {
+                Err(self.protocol_error(&e.to_string()))
+            }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                // socket-timeout: the daemon is slow, not dead.
                 self.r.log(Level::Error, &format!("[WSGI-RS-E405] Timeout when reading response from daemon process group '{}'", self.g.conf.name));
+                if self.started {
+                    self.backend.abort();
+                    return Err(ffi::OK as c_int);
+                }
                 Err(ffi::HTTP_GATEWAY_TIME_OUT as c_int)
             }
+            Ok(None) | Err(_) if self.started => Err(self.cut()),
+            Ok(None) => Err(self.fail_502("closed the connection before sending a response")),
             Err(e) => Err(self.fail_502(&e.to_string())),
         }
     }
@@ -386,7 +394,7 @@ impl<'g> Relay<'g> {
                 self.backend.abort();
                 Some(ffi::OK as c_int)
             }
-            _ => Some(self.fail_502("unexpected frame")),
+            _ => Some(self.protocol_error(&format!("unexpected {kind:?} frame"))),
         }
     }
 
@@ -418,7 +426,7 @@ impl<'g> Relay<'g> {
             return Some(self.fail_502(&why));
         }
         let Ok((status, line, headers)) = wire::decode_start(payload) else {
-            return Some(self.fail_502("bad response headers"));
+            return Some(self.protocol_error("undecodable Start frame"));
         };
         let location = headers
             .iter()
@@ -451,6 +459,24 @@ impl<'g> Relay<'g> {
 
     fn fail_502(&self, why: &str) -> c_int {
         fail_502(self.r, self.g, self.pid, why)
+    }
+
+    /// The daemon sent something the protocol does not allow (it is
+    /// alive; nothing says it died): 502, or a cut response once started.
+    fn protocol_error(&mut self, why: &str) -> c_int {
+        let pid = self
+            .pid
+            .map_or("pid unknown".into(), |p| format!("pid {p}"));
+        self.r.log(Level::Error, &format!(
+            "[WSGI-RS-E430] protocol error from daemon process of group '{}' ({pid}) for request {}: {why}; {}",
+            self.g.conf.name, lossy(self.r.log_id().unwrap_or(b"-")),
+            if self.started { "the response was cut" } else { "answering 502" }
+        ));
+        if self.started {
+            self.backend.abort();
+            return ffi::OK as c_int;
+        }
+        ffi::HTTP_BAD_GATEWAY as c_int
     }
 }
 
