@@ -94,3 +94,75 @@ def test_5_gib_streamed_body_with_its_content_length(make_apache_fn, mpm):
         want = zlib.adler32(pattern, want)
     assert adler == want
     assert "WSGI-RS-E4" not in ap.error_log()
+
+
+WEDGE = '''
+import os, time
+from urllib.parse import parse_qs
+def application(environ, start_response):
+    # held until the test creates the release file (at most 60 s)
+    deadline = time.time() + 60
+    while not os.path.exists("@VAR@/release") and time.time() < deadline:
+        time.sleep(0.05)
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"slow done"]
+'''
+
+FAST = '''
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"fast"]
+'''
+
+
+@pytest.mark.parametrize("mpm", MPMS)
+def test_full_listen_queue_gives_503_while_others_stay_served(make_apache_fn, mpm):
+    conf = (
+        "WSGIDaemonProcess slow threads=1 listen-backlog=1 connect-timeout=2\n"
+        "WSGIScriptAlias /slow @APPS@/slow.wsgi process-group=slow application-group=%{GLOBAL}\n"
+        "WSGIDaemonProcess fast threads=2\n"
+        "WSGIScriptAlias /fast @APPS@/fast.wsgi process-group=fast application-group=%{GLOBAL}\n"
+    )
+    ap = make_apache_fn(conf, apps={"slow.wsgi": WEDGE, "fast.wsgi": FAST},
+                        files={"htdocs/static.txt": "static\n"}, mpm=mpm)
+    assert requests.get(ap.url("/fast"), timeout=10).text == "fast"
+    slow = 8
+    results = []
+    lock = threading.Lock()
+
+    def one(i):
+        try:
+            st = requests.get(ap.url("/slow?i=%d" % i), timeout=90).status_code
+        except requests.RequestException as e:
+            st = repr(e)
+        with lock:
+            results.append(st)
+
+    ts = [threading.Thread(target=one, args=(i,)) for i in range(slow)]
+    for t in ts:
+        t.start()
+    # While the group is wedged (nothing released yet), the requests that
+    # do not fit in its queue come back 503, and the static file and the
+    # other group answer all along.
+    others = 0
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        assert requests.get(ap.url("/static.txt"), timeout=10).text == "static\n"
+        assert requests.get(ap.url("/fast"), timeout=10).text == "fast"
+        others += 1
+        with lock:
+            refused = results.count(503)
+        if refused and refused + 3 >= slow and others >= 5:
+            break
+        time.sleep(0.1)
+    with lock:
+        early = list(results)
+    assert early and set(early) == {503}, early
+    open(ap.var_path("release"), "w").close()
+    for t in ts:
+        t.join(120)
+    assert sorted(set(results)) == [200, 503], results
+    assert len(results) == slow
+    log = ap.error_log()
+    assert log.count("WSGI-RS-E431") == results.count(503), log[-3000:]
+    assert "listen queue of daemon process group 'slow' stayed full" in log

@@ -12,6 +12,7 @@
 //! turn over are picked up by the next one instead of failing.
 
 mod backend;
+mod connect;
 pub mod proxy;
 mod request;
 mod serve;

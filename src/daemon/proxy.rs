@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::connect::ConnectError;
 pub use super::request::daemon_only;
 use super::request::request_frame;
 use super::sock::{self, FdStream};
@@ -184,16 +185,7 @@ fn proxy(r: Request, g: &GroupEntry) -> c_int {
 /// thread to pick it up (`queue-timeout`).
 fn send_request(r: Request, g: &GroupEntry, frame: &[u8]) -> Result<UnixStream, c_int> {
     let c = &g.conf;
-    let stream = connect(&g.socket, c.connect_timeout).map_err(|e| {
-        r.log(
-            Level::Error,
-            &format!(
-            "[WSGI-RS-E404] Unable to connect to WSGI daemon process '{}' on '{}': {e} (uid {})",
-            c.name, g.socket.display(), std::process::id()
-        ),
-        );
-        ffi::HTTP_SERVICE_UNAVAILABLE as c_int
-    })?;
+    let stream = connect_group(r, g)?;
     let io_timeout = Duration::from_secs(if c.socket_timeout > 0 {
         c.socket_timeout
     } else {
@@ -553,28 +545,22 @@ fn fold_repeated(headers: Vec<(String, String)>) -> Vec<(String, String)> {
     out
 }
 
-/// Connects, retrying while the group turns over (refused, missing or
-/// full socket) until `timeout` seconds.
-fn connect(path: &std::path::Path, timeout: u64) -> std::io::Result<UnixStream> {
-    let deadline = Instant::now() + Duration::from_secs(timeout.max(1));
-    let start = Instant::now();
-    loop {
-        match UnixStream::connect(path) {
-            Ok(s) => return Ok(s),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    ErrorKind::ConnectionRefused | ErrorKind::NotFound | ErrorKind::WouldBlock
-                ) && Instant::now() < deadline =>
-            {
-                let step = if start.elapsed() < Duration::from_secs(2) {
-                    50
-                } else {
-                    500
-                };
-                std::thread::sleep(Duration::from_millis(step));
-            }
-            Err(e) => return Err(e),
-        }
-    }
+/// Connects to the group's socket within `connect-timeout`, without
+/// ever blocking on a full listen queue; 503 with a logged reason.
+fn connect_group(r: Request, g: &GroupEntry) -> Result<UnixStream, c_int> {
+    let c = &g.conf;
+    let timeout = Duration::from_secs(c.connect_timeout);
+    let why = match super::connect::connect(&g.socket, timeout) {
+        Ok(stream) => return Ok(stream),
+        Err(ConnectError::BacklogFull) => format!(
+            "[WSGI-RS-E431] the listen queue of daemon process group '{}' stayed full (listen-backlog={}) for connect-timeout ({} s); answering 503",
+            c.name, c.listen_backlog, c.connect_timeout
+        ),
+        Err(ConnectError::Io(e)) => format!(
+            "[WSGI-RS-E404] Unable to connect to WSGI daemon process '{}' on '{}' within connect-timeout ({} s): {e}; answering 503",
+            c.name, g.socket.display(), c.connect_timeout
+        ),
+    };
+    r.log(Level::Error, &why);
+    Err(ffi::HTTP_SERVICE_UNAVAILABLE as c_int)
 }
