@@ -166,3 +166,117 @@ def test_full_listen_queue_gives_503_while_others_stay_served(make_apache_fn, mp
     log = ap.error_log()
     assert log.count("WSGI-RS-E431") == results.count(503), log[-3000:]
     assert "listen queue of daemon process group 'slow' stayed full" in log
+
+
+STUCK = '''
+import os, time
+import mod_wsgi
+from urllib.parse import parse_qs
+assert issubclass(mod_wsgi.RequestTimeout, BaseException)
+assert not issubclass(mod_wsgi.RequestTimeout, Exception)
+def application(environ, start_response):
+    q = parse_qs(environ.get("QUERY_STRING", ""))
+    how = q.get("how", ["quick"])[0]
+    var = "@VAR@"
+    if how == "python":
+        # a pure-Python loop: RequestTimeout reaches it
+        try:
+            while True:
+                time.sleep(0.05)
+        except mod_wsgi.RequestTimeout:
+            open(os.path.join(var, "caught"), "w").close()
+            raise
+        finally:
+            open(os.path.join(var, "finally"), "w").close()
+    if how == "c":
+        # blocked in C (a read on a pipe nobody writes): unreachable
+        r, w = os.pipe()
+        open(os.path.join(var, "blocked"), "w").close()
+        os.read(r, 1)
+    if how == "slowish":
+        time.sleep(0.2)
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [str(os.getpid()).encode()]
+'''
+
+
+def wait_for(cond, timeout, what):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def stuck_apache(make_apache_fn, mpm, opts):
+    conf = (
+        "WSGIDaemonProcess stuck processes=1 threads=4 %s display-name=%%{GROUP}\n"
+        "WSGIScriptAlias /s @APPS@/stuck.wsgi process-group=stuck application-group=%%{GLOBAL}\n" % opts
+    )
+    return make_apache_fn(conf, apps={"stuck.wsgi": STUCK}, mpm=mpm)
+
+
+@pytest.mark.parametrize("mpm", MPMS)
+def test_request_timeout_interrupts_the_thread_and_the_process_stays(make_apache_fn, mpm):
+    import os
+    ap = stuck_apache(make_apache_fn, mpm, "request-timeout=2 interrupt-timeout=2")
+    pid = requests.get(ap.url("/s"), timeout=10).text
+    r = requests.get(ap.url("/s?how=python"), timeout=30)
+    assert r.status_code == 504
+    wait_for(lambda: os.path.exists(ap.var_path("caught")), 10, "the except block")
+    assert os.path.exists(ap.var_path("finally"))
+    # the thread says it unwound, and the process keeps serving
+    assert ap.wait_log(r"WSGI-RS-I433\] request \S+ unwound", 0, timeout=10), ap.error_log()[-3000:]
+    assert ap.wait_log(r"raised in it", 0)
+    assert requests.get(ap.url("/s"), timeout=10).text == pid
+    log = ap.error_log()
+    assert "WSGI-RS-E432" not in log and "recycling" not in log, log[-3000:]
+
+
+@pytest.mark.parametrize("mpm", MPMS)
+def test_thread_stuck_in_c_gets_its_process_replaced_without_failures(make_apache_fn, mpm):
+    import os
+    ap = stuck_apache(make_apache_fn, mpm, "request-timeout=2 interrupt-timeout=1 graceful-timeout=3")
+    old = requests.get(ap.url("/s"), timeout=10).text
+    stats = {}
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def load():
+        s = requests.Session()
+        while not stop.is_set():
+            try:
+                r = s.get(ap.url("/s?how=slowish"), timeout=30)
+                key = r.status_code
+                pid = r.text if r.status_code == 200 else None
+            except requests.RequestException as e:
+                key, pid = repr(e)[:100], None
+                s = requests.Session()
+            with lock:
+                stats[key] = stats.get(key, 0) + 1
+                if pid:
+                    stats.setdefault("pids", set()).add(pid)
+
+    ts = [threading.Thread(target=load) for _ in range(2)]
+    for t in ts:
+        t.start()
+    stuck = {}
+    st = threading.Thread(target=lambda: stuck.update(r=requests.get(ap.url("/s?how=c"), timeout=60)))
+    st.start()
+    wait_for(lambda: os.path.exists(ap.var_path("blocked")), 10, "the stuck request")
+    # request-timeout + interrupt-timeout + graceful-timeout (2 + 1 + 3 s),
+    # with room for a loaded machine: a new process serves
+    wait_for(lambda: any(p != old for p in stats.get("pids", ())), 30, "a replacement process")
+    assert ap.wait_log(r"WSGI-RS-E432\] request \S+ has not unwound", 0, timeout=5)
+    # the old process exits after its graceful drain
+    wait_for(lambda: not os.path.exists("/proc/%s" % old), 30, "the old process to exit")
+    stop.set()
+    for t in ts:
+        t.join(30)
+    st.join(30)
+    assert stuck["r"].status_code == 504
+    failures = {k: v for k, v in stats.items() if k not in (200, "pids")}
+    assert not failures, stats
+    assert stats.get(200, 0) > 5
