@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from conftest import IS_MOD_WSGI  # noqa: F401
+from harness.apache import _alive
 
 pytestmark = pytest.mark.mwrs_only("daemon-mode robustness of issue 13")
 
@@ -280,3 +281,78 @@ def test_thread_stuck_in_c_gets_its_process_replaced_without_failures(make_apach
     failures = {k: v for k, v in stats.items() if k not in (200, "pids")}
     assert not failures, stats
     assert stats.get(200, 0) > 5
+
+
+def group_procs(ap, title):
+    """Pids of this Apache's processes whose title contains ``title``."""
+    import subprocess
+    out = subprocess.run(["ps", "-eo", "pid,pgid,args"], capture_output=True, text=True).stdout
+    rows = [l.split(None, 2) for l in out.splitlines()[1:]]
+    return [int(p) for p, g, a in rows if int(g) == ap._pgid and title in a]
+
+
+HOLD = '''
+import os, time
+def application(environ, start_response):
+    open("@VAR@/held.%d" % os.getpid(), "w").close()
+    deadline = time.time() + 30
+    while not os.path.exists("@VAR@/release") and time.time() < deadline:
+        time.sleep(0.02)
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [str(os.getpid()).encode()]
+'''
+
+
+@pytest.mark.parametrize("mpm", MPMS)
+def test_killed_daemon_gives_502_at_once(make_apache_fn, mpm):
+    import glob
+    import os
+    import signal
+    conf = ("WSGIDaemonProcess hold processes=1 threads=2 display-name=%{GROUP}\n"
+            "WSGIScriptAlias /h @APPS@/hold.wsgi process-group=hold application-group=%{GLOBAL}\n")
+    ap = make_apache_fn(conf, apps={"hold.wsgi": HOLD}, mpm=mpm)
+    got = {}
+
+    def one():
+        r = requests.get(ap.url("/h"), timeout=30)
+        got["status"], got["t"] = r.status_code, time.time()
+
+    t = threading.Thread(target=one)
+    t.start()
+    held = wait_for(lambda: glob.glob(ap.var_path("held.*")), 10, "the request to reach the app")
+    victim = int(held[0].rsplit(".", 1)[1])
+    killed = time.time()
+    os.kill(victim, signal.SIGKILL)
+    t.join(30)
+    assert got["status"] == 502
+    # the child no longer waits for the supervisor's report (it used to
+    # take 0.55-0.7 s); a generous bound for a loaded machine
+    assert got["t"] - killed < 0.5, got["t"] - killed
+    assert ap.wait_log(r"WSGI-RS-E402\] daemon process of group 'hold' \(pid %d" % victim, 0)
+    assert ap.wait_log(r"WSGI-RS-E402\] daemon process %d of group 'hold' killed by signal 9" % victim, 0)
+
+
+@pytest.mark.parametrize("mpm", MPMS)
+def test_graceful_restarts_reap_old_supervisors_quietly_and_stop_leaves_nothing(make_apache_fn, mpm):
+    import os
+    conf = ("WSGIDaemonProcess quiet processes=2 threads=2 display-name=%{GROUP}\n"
+            "WSGIScriptAlias /q @APPS@/fast.wsgi process-group=quiet application-group=%{GLOBAL}\n")
+    ap = make_apache_fn(conf, apps={"fast.wsgi": FAST}, mpm=mpm)
+    assert requests.get(ap.url("/q"), timeout=10).text == "fast"
+    for _ in range(2):
+        old = group_procs(ap, "wsgi-sup:quiet")
+        assert len(old) == 1, old
+        ap.graceful()
+        # the old supervisor drains and is reaped by the parent
+        wait_for(lambda: not os.path.exists("/proc/%d" % old[0]), 30, "the old supervisor to be reaped")
+        assert requests.get(ap.url("/q"), timeout=10).text == "fast"
+    assert "AH00488" not in ap.error_log(), ap.error_log()[-3000:]
+    parent = ap.pid()
+    ap.stop()
+    assert not _alive(parent)
+    # nothing of ours outlived the parent (zombies under a PID 1 that
+    # does not reap count as gone), and no socket file is left
+    left = [p for p in group_procs(ap, "wsgi") if _alive(p)]
+    assert left == [], left
+    socks = [f for f in os.listdir(ap.run_dir) if f.endswith(".sock")]
+    assert socks == [], socks

@@ -15,6 +15,7 @@ mod backend;
 mod connect;
 pub mod proxy;
 mod request;
+mod retire;
 mod serve;
 pub mod sock;
 mod supervisor;
@@ -24,10 +25,11 @@ mod worker;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::apache::process::{self, Argv, Event, Supervised};
 use crate::apache::scoreboard;
-use crate::apache::server::Server;
+use crate::apache::server::{self, Server};
 use crate::apache::ServerConf;
 use crate::apache::{log, Level, Pool};
 use crate::config::daemon::DaemonGroup;
@@ -229,6 +231,11 @@ fn launch(pconf: Pool, g: Arc<GroupEntry>, fd: i32, argv: Argv, s: Server) {
     let Some(pid) = supervisor::spawn(&g, fd, argv) else {
         return;
     };
+    let (global, socket) = (s.global_pool(), g.socket.clone());
+    // A stop waits for the supervisor's own drain (it SIGKILLs daemons
+    // after graceful/shutdown-timeout), plus a margin.
+    let c = &g.conf;
+    let wait = Duration::from_secs(c.graceful_timeout.max(c.shutdown_timeout) + 2);
     let current = Arc::new(AtomicI32::new(pid));
     let cur = current.clone();
     let name = g.conf.name.clone();
@@ -251,8 +258,7 @@ fn launch(pconf: Pool, g: Arc<GroupEntry>, fd: i32, argv: Argv, s: Server) {
     pconf.on_cleanup(Box::new(move || {
         let pid = current.load(Ordering::Relaxed);
         if pid > 0 {
-            // SAFETY: signals our own supervisor process.
-            unsafe { libc::kill(pid, libc::SIGTERM) };
+            retire::retire(global, pid, &socket, server::is_exiting(), wait);
         }
     }));
 }
