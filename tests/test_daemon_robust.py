@@ -356,3 +356,122 @@ def test_graceful_restarts_reap_old_supervisors_quietly_and_stop_leaves_nothing(
     assert left == [], left
     socks = [f for f in os.listdir(ap.run_dir) if f.endswith(".sock")]
     assert socks == [], socks
+
+
+FAKE_DAEMON = r'''
+import os, socket, struct, sys, time
+path, cases_dir = sys.argv[1], sys.argv[2]
+cases = sorted(os.listdir(cases_dir))
+srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+os.unlink(path) if os.path.exists(path) else None
+srv.bind(path)
+os.chmod(path, 0o666)
+srv.listen(16)
+print("ready", flush=True)
+for name in cases:
+    c, _ = srv.accept()
+    c.settimeout(5)
+    got = b""
+    try:
+        # the request frame, the body frames and BodyEnd ('b' + 0 length)
+        while b"b\x00\x00\x00\x00" not in got:
+            d = c.recv(65536)
+            if not d:
+                break
+            got += d
+    except OSError:
+        pass
+    with open(os.path.join(cases_dir, name), "rb") as f:
+        data = f.read()
+    if name.endswith(".hang"):
+        time.sleep(6)            # longer than socket-timeout: the child gives up
+    try:
+        c.sendall(data)
+    except OSError:
+        pass
+    c.close()
+print("done", flush=True)
+'''
+
+
+def hostile_streams(corpus_dir, n_random=24):
+    """Frame streams a broken or hostile daemon could send."""
+    import os
+    import random
+    import struct
+    rnd = random.Random(13)
+    out = {}
+    for name in sorted(os.listdir(corpus_dir)):
+        with open(os.path.join(corpus_dir, name), "rb") as f:
+            out["c-" + name] = f.read()[2:]
+    start = struct.pack("<I", 200) + struct.pack("<I", 6) + b"200 OK" + struct.pack("<I", 0)
+    ok = b"S" + struct.pack("<I", len(start)) + start
+    out.update({
+        "data-before-start": b"D" + struct.pack("<I", 3) + b"abc" + b"E\0\0\0\0",
+        "start-then-oversize": ok + b"D" + struct.pack("<I", 0xFFFFFFFF),
+        "start-then-garbage": ok + b"D\x05\x00\x00\x00ab",
+        "bad-status": b"S" + struct.pack("<I", 16) + struct.pack("<I", 7) + b"\0" * 12,
+        "fail-0": b"R" + struct.pack("<I", 4) + struct.pack("<I", 0),
+        "fail-neg": b"R" + struct.pack("<I", 4) + struct.pack("<I", 0xFFFFFFFD),
+        "file-without-fd": ok + b"F" + struct.pack("<I", 16) + b"\0" * 16,
+        "huge-headers": b"S" + struct.pack("<I", 10 << 20) + b"\0" * 100,
+        "empty": b"",
+        "z-silent.hang": b"",
+    })
+    for i in range(n_random):
+        base = rnd.choice(list(out.values()) or [b""])
+        data = bytearray(base + bytes(rnd.getrandbits(8) for _ in range(rnd.randint(0, 64))))
+        for _ in range(rnd.randint(1, 8)):
+            if data:
+                data[rnd.randrange(len(data))] = rnd.getrandbits(8)
+        out["r-%02d" % i] = bytes(data)
+    return out
+
+
+@pytest.mark.parametrize("mpm", MPMS)
+def test_hostile_frame_streams_never_crash_or_hang_the_child(make_apache_fn, mpm):
+    import glob
+    import os
+    import subprocess
+    import sys
+    conf = ("WSGIDaemonProcess h threads=1 socket-timeout=2 display-name=%{GROUP}\n"
+            "WSGIScriptAlias /h @APPS@/fast.wsgi process-group=h application-group=%{GLOBAL}\n")
+    ap = make_apache_fn(conf, apps={"fast.wsgi": FAST}, files={"htdocs/static.txt": "static\n"}, mpm=mpm)
+    assert requests.get(ap.url("/h"), timeout=10).text == "fast"
+    sock = glob.glob(os.path.join(ap.run_dir, "*.h.sock"))
+    assert len(sock) == 1, sock
+    cases_dir = ap.var_path("cases")
+    os.makedirs(cases_dir)
+    corpus = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "fuzz", "corpus", "wire")
+    cases = hostile_streams(corpus)
+    for name, data in cases.items():
+        with open(os.path.join(cases_dir, name), "wb") as f:
+            f.write(data)
+    os.chmod(cases_dir, 0o755)
+    # the fake daemon runs as the group's user (Apache's), on the group's socket path
+    fake = subprocess.Popen([sys.executable, "-c", FAKE_DAEMON, sock[0], cases_dir],
+                            user="www-data", stdout=subprocess.PIPE, text=True)
+    try:
+        assert fake.stdout.readline().strip() == "ready"
+        outcomes = {}
+        for name in sorted(cases):
+            try:
+                r = requests.get(ap.url("/h?case=" + name), timeout=20)
+                outcomes[name] = r.status_code
+            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
+                outcomes[name] = "cut"
+            # the server stays up and answers between hostile responses
+            assert requests.get(ap.url("/static.txt"), timeout=10).text == "static\n"
+        assert fake.stdout.readline().strip() == "done"
+    finally:
+        fake.kill()
+        fake.wait()
+    bad = {n: o for n, o in outcomes.items() if o not in (200, 500, 502, 504, "cut")}
+    assert not bad, outcomes
+    assert outcomes["data-before-start"] == 502 and outcomes["fail-neg"] == 502 and outcomes["fail-0"] == 502
+    assert outcomes["start-then-oversize"] in (502, "cut")
+    assert outcomes["z-silent.hang"] == 504
+    log = ap.error_log()
+    assert "WSGI-RS-E430" in log
+    for crash in ("Segmentation fault", "exit signal", "WSGI-RS-E001", "panicked"):
+        assert crash not in log, log[-3000:]

@@ -273,6 +273,9 @@ impl<'g> Relay<'g> {
                 Err(status) => return status,
             };
             let step = match kind {
+                Kind::Data | Kind::File if !self.started => {
+                    Some(self.protocol_error(&format!("{kind:?} frame before Start")))
+                }
                 Kind::Data => self.data(reader, len),
                 Kind::File => self.file(reader, len),
                 _ => match reader.payload(len) {
@@ -370,7 +373,12 @@ impl<'g> Relay<'g> {
                 self.pid = wire::Cursor(payload).u32().ok().map(|p| p as i32);
                 None
             }
-            Kind::Fail => Some(self.failed(payload)),
+            Kind::Fail => Some(match wire::Cursor(payload).u32() {
+                // only an HTTP error status: 0, -1 or -3 would be OK,
+                // DECLINED or SUSPENDED to httpd (a hung request)
+                Ok(s @ 400..=599) => self.failed(s as c_int),
+                _ => self.protocol_error("Fail frame without an HTTP error status"),
+            }),
             Kind::Start => self.start(payload),
             Kind::End => {
                 let _ = self.backend.finish();
@@ -385,8 +393,7 @@ impl<'g> Relay<'g> {
     }
 
     /// The daemon answered a status without a response.
-    fn failed(&self, payload: &[u8]) -> c_int {
-        let status = wire::Cursor(payload).u32().unwrap_or(500) as c_int;
+    fn failed(&self, status: c_int) -> c_int {
         if status == 504 {
             let c = &self.g.conf;
             self.r.log(Level::Error, &format!(
