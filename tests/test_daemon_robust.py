@@ -475,3 +475,28 @@ def test_hostile_frame_streams_never_crash_or_hang_the_child(make_apache_fn, mpm
     assert "WSGI-RS-E430" in log
     for crash in ("Segmentation fault", "exit signal", "WSGI-RS-E001", "panicked"):
         assert crash not in log, log[-3000:]
+
+
+@pytest.mark.parametrize("mpm", MPMS)
+def test_stop_with_a_stuck_request_leaves_nothing_behind(make_apache_fn, mpm):
+    import glob
+    import os
+    conf = ("WSGIDaemonProcess held processes=1 threads=2 shutdown-timeout=1 display-name=%{GROUP}\n"
+            "WSGIScriptAlias /h @APPS@/hold.wsgi process-group=held application-group=%{GLOBAL}\n")
+    ap = make_apache_fn(conf, apps={"hold.wsgi": HOLD}, mpm=mpm)
+    def held():
+        try:
+            requests.get(ap.url("/h"), timeout=30)
+        except requests.RequestException:
+            pass  # Apache stops under it: the connection is cut
+
+    t = threading.Thread(target=held, daemon=True)
+    t.start()
+    wait_for(lambda: glob.glob(ap.var_path("held.*")), 10, "the request to reach the app")
+    parent = ap.pid()
+    ap.stop(timeout=30)
+    assert not _alive(parent)
+    # the held request's daemon did not outlive Apache past shutdown-timeout
+    left = [p for p in group_procs(ap, "wsgi") if _alive(p)]
+    assert left == [], left
+    assert [f for f in os.listdir(ap.run_dir) if f.endswith(".sock")] == []

@@ -232,10 +232,9 @@ fn launch(pconf: Pool, g: Arc<GroupEntry>, fd: i32, argv: Argv, s: Server) {
         return;
     };
     let (global, socket) = (s.global_pool(), g.socket.clone());
-    // A stop waits for the supervisor's own drain (it SIGKILLs daemons
-    // after graceful/shutdown-timeout), plus a margin.
-    let c = &g.conf;
-    let wait = Duration::from_secs(c.graceful_timeout.max(c.shutdown_timeout) + 2);
+    // A stop waits for the supervisor's drain up to shutdown-timeout
+    // (plus a second), then ends what is left.
+    let wait = Duration::from_secs(g.conf.shutdown_timeout + 1);
     let current = Arc::new(AtomicI32::new(pid));
     let cur = current.clone();
     let name = g.conf.name.clone();
@@ -251,6 +250,17 @@ fn launch(pconf: Pool, g: Arc<GroupEntry>, fd: i32, argv: Argv, s: Server) {
                 let pid = supervisor::spawn(&g, fd, argv)?;
                 cur.store(pid, Ordering::Relaxed);
                 Some(pid)
+            }
+            Event::Gone if process::mpm_stopping() => {
+                // Stop or restart: every group starts draining now, in
+                // parallel; the generation's cleanup then waits (stop)
+                // or keeps watching (restart), group by group.
+                let pid = cur.load(Ordering::Relaxed);
+                if pid > 0 {
+                    // SAFETY: signals our own supervisor process.
+                    unsafe { libc::kill(pid, libc::SIGTERM) };
+                }
+                None
             }
             _ => None,
         }),

@@ -24,7 +24,12 @@ pub fn retire(global: Pool, pid: i32, socket: &Path, exiting: bool, wait: Durati
         return;
     }
     if !wait_for_exit(pid, wait) {
-        // SAFETY: as above; its daemons get SIGTERM from PDEATHSIG.
+        // Still draining past shutdown-timeout: end its daemons and it.
+        for daemon in children_of(pid) {
+            // SAFETY: signals a daemon process forked by our supervisor.
+            unsafe { libc::kill(daemon, libc::SIGKILL) };
+        }
+        // SAFETY: as above.
         unsafe { libc::kill(pid, libc::SIGKILL) };
         wait_for_exit(pid, Duration::from_secs(1));
     }
@@ -46,4 +51,21 @@ fn wait_for_exit(pid: i32, wait: Duration) -> bool {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// The processes whose parent is `pid` (from `/proc/*/stat`).
+fn children_of(pid: i32) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|p| {
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+            // "pid (comm) state ppid ...": comm may hold spaces, so
+            // fields are counted after the last ')'.
+            let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+            after.split_whitespace().nth(1).and_then(|x| x.parse().ok()) == Some(pid)
+        })
+        .collect()
 }
