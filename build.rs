@@ -29,6 +29,9 @@ fn main() {
     compile_shim(&clang_args);
 
     println!("cargo:rustc-cdylib-link-arg=-Wl,-z,nodelete");
+    // `Py_3_12`, `Py_3_13`… for the Python pyo3 builds against; used only
+    // in src/interp/compat.rs.
+    pyo3_build_config::use_pyo3_cfgs();
 }
 
 /// `APXS` from the environment, else `apxs` or `apxs2` on PATH.

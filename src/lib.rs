@@ -25,4 +25,5 @@ pub mod ffi;
 pub mod interp;
 pub mod module;
 pub mod request;
+pub mod store;
 pub mod wsgi;

@@ -24,6 +24,8 @@ Apache instance that logged something) are attached to the failure report.
 """
 
 import os
+import re
+import subprocess
 import sys
 
 import pytest
@@ -37,19 +39,60 @@ MODULE = default_module()
 IS_MOD_WSGI = MODULE == "mod_wsgi"
 
 
+def reference_older_than(version):
+    """True when the suite runs against Debian's mod_wsgi and it is older than
+    `version` (for behaviour a later mod_wsgi release changed)."""
+    return IS_MOD_WSGI and (REF_VERSION is None or _version_tuple(REF_VERSION) < _version_tuple(version))
+
+
 def pytest_report_header(config):
     return "WSGI module under test: %s (%s)" % (MODULE, _ap.module_path(MODULE))
+
+
+def _reference_version():
+    """The version of Debian's mod_wsgi in this system (4.9.4 on Debian 12, 5.0.2 on
+    Debian 13 and sid), from dpkg; None when it is not installed."""
+    try:
+        out = subprocess.run(
+            ["dpkg-query", "-W", "-f=${Version}", "libapache2-mod-wsgi-py3"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        ).stdout
+    except OSError:
+        return None
+    m = re.match(r"(?:\d+:)?(\d+(?:\.\d+)*)", out.strip())
+    return m.group(1) if m else None
+
+
+REF_VERSION = _reference_version()
+REF_NAME = "mod_wsgi %s" % (REF_VERSION or "(version unknown)")
+
+
+def _version_tuple(v):
+    return tuple(int(x) for x in v.split("."))
+
+
+def reference_older_than(version):
+    """True when the suite runs against Debian's mod_wsgi and it is older than
+    `version` (for behaviour a later mod_wsgi release changed)."""
+    return IS_MOD_WSGI and (REF_VERSION is None or _version_tuple(REF_VERSION) < _version_tuple(version))
+
+
+def pytest_report_header(config):
+    ref = " (Debian's %s)" % REF_NAME if IS_MOD_WSGI else ""
+    return "WSGI module under test: %s (%s)%s" % (MODULE, _ap.module_path(MODULE), ref)
 
 
 def pytest_configure(config):
     config.addinivalue_line(
         "markers",
-        "mod_wsgi_bug(reason, mode=None): known mod_wsgi 4.9.4 bug (in that mode only, if given); "
-        "xfail only against mod_wsgi",
+        "mod_wsgi_bug(reason, mode=None, fixed_in=None): known bug of Debian's mod_wsgi "
+        "(4.9.4/5.0.2), in that mode only if given; strict xfail only against mod_wsgi, and only "
+        "below fixed_in when given",
     )
     config.addinivalue_line(
         "markers",
-        "mwrs_only(reason): behaviour the issues require beyond mod_wsgi 4.9.4; skipped against mod_wsgi",
+        "mwrs_only(reason): behaviour the issues require beyond Debian's mod_wsgi (4.9.4/5.0.2); "
+        "skipped against mod_wsgi",
     )
     config.addinivalue_line("markers", "embedded_only(reason): differs by design in daemon mode; skipped there")
     config.addinivalue_line("markers", "daemon_only(reason): differs by design in embedded mode; skipped there")
@@ -71,12 +114,14 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         mode = _mode_of(item)
         m = item.get_closest_marker("mod_wsgi_bug")
-        if m is not None and IS_MOD_WSGI and m.kwargs.get("mode", mode) == mode:
-            reason = "mod_wsgi 4.9.4 bug: " + _reason(m, "known bug")
+        fixed_in = m.kwargs.get("fixed_in") if m is not None else None
+        fixed = fixed_in and not reference_older_than(fixed_in)
+        if m is not None and IS_MOD_WSGI and m.kwargs.get("mode", mode) == mode and not fixed:
+            reason = "%s bug: %s" % (REF_NAME, _reason(m, "known bug"))
             item.add_marker(pytest.mark.xfail(reason=reason, strict=True))
         m = item.get_closest_marker("mwrs_only")
         if m is not None and IS_MOD_WSGI:
-            reason = "not in mod_wsgi 4.9.4: " + _reason(m, "mod_wsgi_rs-only behaviour")
+            reason = "not in %s: %s" % (REF_NAME, _reason(m, "mod_wsgi_rs-only behaviour"))
             item.add_marker(pytest.mark.skip(reason=reason))
         for name, other in (("embedded_only", "daemon"), ("daemon_only", "embedded")):
             m = item.get_closest_marker(name)

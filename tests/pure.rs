@@ -935,3 +935,162 @@ fn wire_lengths_above_the_limit_are_refused_on_both_sides() {
         (wire::Kind::Data, wire::MAX_FRAME)
     );
 }
+
+// ------------------------------------------------ interpreter options
+
+use config::interp_options::{
+    group_name, parse_section_args, parse_switch_interval, InterpreterOptions, Options, Section,
+};
+
+fn section(pg: Option<&str>, ag: Option<&str>, options: Options) -> Section {
+    Section {
+        process_group: pg.map(group_name),
+        application_group: ag.map(group_name),
+        options,
+    }
+}
+
+fn gil(on: bool) -> Options {
+    Options {
+        per_interpreter_gil: Some(on),
+        ..Options::default()
+    }
+}
+
+#[test]
+fn interpreter_options_section_args() {
+    let s = parse_section_args("process-group=web application-group=%{GLOBAL}").unwrap();
+    assert_eq!(s.process_group.as_deref(), Some("web"));
+    assert_eq!(s.application_group.as_deref(), Some(""));
+    let s = parse_section_args("").unwrap();
+    assert_eq!((s.process_group, s.application_group), (None, None));
+    let s = parse_section_args("application-group=\"app one\"").unwrap_err();
+    assert!(s.contains("one"), "{s}");
+    assert!(parse_section_args("bogus=1").unwrap_err().contains("bogus"));
+    assert!(parse_section_args("process-group=a process-group=b")
+        .unwrap_err()
+        .contains("twice"));
+    assert!(parse_section_args("process-group").is_err());
+}
+
+#[test]
+fn interpreter_options_switch_interval() {
+    assert_eq!(parse_switch_interval("0.005"), Ok(0.005));
+    assert_eq!(parse_switch_interval(" 1 "), Ok(1.0));
+    for bad in ["0", "-1", "abc", "inf", "NaN", ""] {
+        assert!(
+            parse_switch_interval(bad)
+                .unwrap_err()
+                .contains("WSGISwitchInterval"),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn interpreter_options_most_specific_section_wins() {
+    let opts = InterpreterOptions {
+        base: gil(false),
+        sections: vec![
+            section(Some("web"), Some("A"), gil(true)),
+            section(None, None, gil(true)),
+            section(Some("web"), None, gil(false)),
+            section(None, Some("A"), gil(false)),
+        ],
+    };
+    // two selectors beat one and none, whatever the order
+    assert_eq!(opts.resolve("web", "A").per_interpreter_gil, Some(true));
+    // one selector beats none
+    assert_eq!(opts.resolve("web", "B").per_interpreter_gil, Some(false));
+    assert_eq!(opts.resolve("", "A").per_interpreter_gil, Some(false));
+    // only the catch-all matches
+    assert_eq!(opts.resolve("other", "C").per_interpreter_gil, Some(true));
+    // %{GLOBAL} is the empty name: embedded mode, main interpreter
+    let opts = InterpreterOptions {
+        base: Options::default(),
+        sections: vec![section(Some("%{GLOBAL}"), Some("%{GLOBAL}"), gil(true))],
+    };
+    assert_eq!(opts.resolve("", "").per_interpreter_gil, Some(true));
+    assert_eq!(opts.resolve("", "A").per_interpreter_gil, None);
+    assert_eq!(opts.resolve("web", "").per_interpreter_gil, None);
+}
+
+#[test]
+fn interpreter_options_later_section_wins_a_tie() {
+    let opts = InterpreterOptions {
+        base: Options::default(),
+        sections: vec![
+            section(None, Some("A"), gil(true)),
+            section(Some("web"), None, gil(false)),
+        ],
+    };
+    assert_eq!(opts.resolve("web", "A").per_interpreter_gil, Some(false));
+    let opts = InterpreterOptions {
+        base: Options::default(),
+        sections: vec![
+            section(None, Some("A"), gil(false)),
+            section(None, Some("A"), gil(true)),
+        ],
+    };
+    assert_eq!(opts.resolve("", "A").per_interpreter_gil, Some(true));
+}
+
+#[test]
+fn interpreter_options_merge_with_the_base() {
+    let opts = InterpreterOptions {
+        base: Options {
+            per_interpreter_gil: Some(true),
+            switch_interval: Some(0.01),
+            python_path: vec!["/base".into()],
+            restrict_stdout: Some(true),
+            ..Options::default()
+        },
+        sections: vec![section(
+            None,
+            Some("A"),
+            Options {
+                switch_interval: Some(0.002),
+                python_path: vec!["/a".into()],
+                restrict_stdin: Some(true),
+                ..Options::default()
+            },
+        )],
+    };
+    let a = opts.resolve("", "A");
+    assert_eq!(
+        a.per_interpreter_gil,
+        Some(true),
+        "unset in the section: the base's"
+    );
+    assert_eq!(a.switch_interval, Some(0.002));
+    assert_eq!(
+        a.python_path,
+        vec!["/base".to_owned(), "/a".to_owned()],
+        "path adds to the base"
+    );
+    assert_eq!(
+        (a.restrict_stdin, a.restrict_stdout),
+        (Some(true), Some(true))
+    );
+    assert_eq!(opts.resolve("", "B"), opts.base);
+    assert_eq!(
+        opts.with_switch_interval(Some(0.5))
+            .resolve("", "B")
+            .switch_interval,
+        Some(0.5)
+    );
+    assert_eq!(opts.with_switch_interval(None), opts);
+}
+
+#[test]
+fn interpreter_options_new_features() {
+    let mut opts = InterpreterOptions::default();
+    assert!(!opts.uses_new_features());
+    opts.base.switch_interval = Some(0.01);
+    assert!(
+        !opts.uses_new_features(),
+        "switch interval works on every Python"
+    );
+    opts.sections.push(section(None, Some("A"), gil(true)));
+    assert!(opts.uses_new_features());
+}

@@ -24,7 +24,7 @@ import pytest
 
 from harness import apache as _ap
 
-EXPRESS = os.path.join(_ap.REPO_ROOT, "target", "release", "mod_wsgi_rs-express")
+EXPRESS = os.path.join(_ap.RELEASE_DIR, "mod_wsgi_rs-express")
 PROG = "mod_wsgi_rs-express"
 
 SCRIPT_APP = """\

@@ -12,6 +12,7 @@ import os
 import queue
 import random
 import re
+import subprocess
 import threading
 import time
 
@@ -19,6 +20,7 @@ import pytest
 import requests
 
 from conftest import IS_MOD_WSGI
+from harness import apache as _ap
 from harness.apache import assert_no_crash
 
 # One child process, 8 worker threads.
@@ -219,6 +221,82 @@ def test_threading_local_persists_per_thread_and_group(isolation):
     assert max(len(ns) for ns in seen.values()) >= 2
     for p in GROUP_PATHS:
         assert any(len(ns) >= 2 for (q, _), ns in seen.items() if q == p), p
+
+
+# Three worker threads; each client alternates named groups and %{GLOBAL}
+# on keep-alive connections, so a thread's previous request was most often
+# in another interpreter (on CPython 3.12+ attaching a sub-interpreter's
+# thread state rebinds the thread's PyGILState slot to it).
+THREE_THREADS_EVENT = """
+    StartServers 1
+    ServerLimit 1
+    ThreadLimit 3
+    ThreadsPerChild 3
+    MaxRequestWorkers 3
+    MinSpareThreads 1
+    MaxSpareThreads 6
+"""
+MIXED_ROUNDS = 60
+
+
+@pytest.mark.mod_wsgi_bug("%{GLOBAL} requests run in whichever sub-interpreter the thread used first")
+def test_mixed_groups_on_few_threads_each_answer_from_its_interpreter(make_apache_fn):
+    ap = make_apache_fn(
+        """
+        WSGIImportScript @APPS@/main_marker.py process-group=%{GLOBAL} application-group=%{GLOBAL}
+        WSGIScriptAlias /a @APPS@/probe.wsgi application-group=A
+        WSGIScriptAlias /b @APPS@/probe.wsgi application-group=B
+        WSGIScriptAlias /g @APPS@/probe.wsgi application-group=%{GLOBAL}
+        """,
+        apps={"probe.wsgi": PROBE, "main_marker.py": MAIN_MARKER},
+        mpm_conf=THREE_THREADS_EVENT,
+        global_group=False,
+    )
+    results, errors = [], []
+    lock = threading.Lock()
+
+    def client(seed):
+        rng = random.Random(seed)
+        s = requests.Session()
+        for _ in range(MIXED_ROUNDS):
+            order = ["/a", "/g", "/b", "/g"]
+            rng.shuffle(order)
+            for p in order:
+                try:
+                    r = s.get(ap.url(p), timeout=10)
+                    item = (p, r.status_code, r.json() if r.status_code == 200 else r.text[:300])
+                except Exception as e:  # noqa: BLE001
+                    item = (p, "exc", repr(e))
+                with lock:
+                    (results if item[1] == 200 else errors).append(item)
+        s.close()
+
+    clients = [threading.Thread(target=client, args=(i,)) for i in range(3)]
+    for t in clients:
+        t.start()
+    for t in clients:
+        t.join(300)
+    assert not errors, errors[:5]
+    assert len(results) == 3 * MIXED_ROUNDS * 4
+    wrong = []
+    sysmods = collections.defaultdict(set)
+    groups_by_thread = collections.defaultdict(set)
+    for p, _, r in results:
+        want = GROUP_PATHS[p]
+        sysmods[p].add(r["sysmods"])
+        groups_by_thread[r["tid"]].add(p)
+        in_main = r["main_marker"] == "main"
+        if r["modgroup"] != want or r["loaded_into"] != want or in_main != (want == ""):
+            wrong.append((p, r["modgroup"], r["loaded_into"], r["main_marker"]))
+    assert not wrong, ("%d of %d answers came from another interpreter" % (len(wrong), len(results)),
+                       wrong[:10])
+    # one sys.modules per interpreter, three interpreters
+    assert all(len(ids) == 1 for ids in sysmods.values()), dict(sysmods)
+    assert len({next(iter(ids)) for ids in sysmods.values()}) == 3, dict(sysmods)
+    # the premise: the same threads served every group
+    assert len({r["pid"] for _, _, r in results}) == 1
+    assert sum(len(g) == 3 for g in groups_by_thread.values()) >= 2, dict(groups_by_thread)
+    assert_no_crash(ap)
 
 
 def test_concurrent_first_use_creates_one_interpreter(make_apache_fn):
@@ -489,6 +567,35 @@ def ext_apache(make_apache):
     )
 
 
+# A stdlib C extension with single-phase initialisation (PyModuleDef without
+# m_slots), asked of the Python the module embeds: CPython converts them to
+# multi-phase one by one, so the one the test imports depends on the version
+# (_posixshmem on 3.11, converted in 3.12; _curses on 3.13, converted in 3.14;
+# readline still single-phase on 3.14).
+_SINGLE_PHASE_PROBE = r"""
+import ctypes, importlib
+get = ctypes.pythonapi.PyModule_GetDef
+get.restype, get.argtypes = ctypes.c_void_p, [ctypes.py_object]
+for name in ("_posixshmem", "_curses", "readline"):
+    try:
+        d = get(importlib.import_module(name))
+    except ImportError:
+        continue
+    # PyModuleDef: m_base (40 bytes), m_name, m_doc, m_size, m_methods, m_slots
+    if d and not ctypes.c_void_p.from_address(d + 72).value:
+        print(name)
+        break
+"""
+
+
+def _single_phase_extension():
+    out = subprocess.run([_ap.PYTHON, "-c", _SINGLE_PHASE_PROBE], stdout=subprocess.PIPE, text=True)
+    name = out.stdout.strip()
+    if not name:
+        pytest.skip("no single-phase C extension left in %s's stdlib to import" % _ap.PYTHON)
+    return name
+
+
 def _w301_lines(text, module):
     return [ln for ln in text.splitlines() if re.search(W301, ln) and ("'%s'" % module) in ln]
 
@@ -497,14 +604,15 @@ def _w301_lines(text, module):
 def test_single_phase_extension_in_subinterpreter_warns_once(ext_apache):
     ap = ext_apache
     mark = ap.log_size()
-    # _posixshmem is a single-phase extension in lib-dynload; _bz2 is multi-phase
-    for path in ("/sub?_posixshmem", "/sub?_posixshmem", "/sub/fresh?_posixshmem", "/sub?_bz2", "/main?_lzma"):
+    # `single` is a single-phase extension in lib-dynload; _bz2 is multi-phase
+    single = _single_phase_extension()
+    for path in ("/sub?" + single, "/sub?" + single, "/sub/fresh?" + single, "/sub?_bz2", "/main?_lzma"):
         r = requests.get(ap.url(path), timeout=10)
         assert r.status_code == 200, (path, r.text[:300])
-    assert ap.wait_log(W301 + r".*'_posixshmem'", mark), ap.log_since(mark)[-3000:]
+    assert ap.wait_log(W301 + r".*'%s'" % single, mark), ap.log_since(mark)[-3000:]
     log = ap.log_since(mark)
-    lines = _w301_lines(log, "_posixshmem")
-    assert len(lines) == 1, ("expected one [WSGI-RS-W301] warning naming _posixshmem", log[-3000:])
+    lines = _w301_lines(log, single)
+    assert len(lines) == 1, ("expected one [WSGI-RS-W301] warning naming %s" % single, log[-3000:])
     assert "WSGIApplicationGroup %{GLOBAL}" in lines[0], lines[0]
     assert "extgroup" in lines[0], lines[0]
     assert not _w301_lines(log, "_bz2"), "multi-phase module warned about"
@@ -516,13 +624,22 @@ def test_numpy_in_subinterpreter_warns(ext_apache):
     ap = ext_apache
     mark = ap.log_size()
     r = requests.get(ap.url("/sub?numpy"), timeout=30)
-    # numpy 1.24 imports in a sub-interpreter (with its own UserWarning); what
-    # matters is that the user is told which module and what to do
-    assert r.status_code == 200, r.text[:300]
-    ap.wait_log(W301 + r".*numpy\.core\._multiarray_umath", mark)
+    # numpy 1.24 (Debian 12) and 2.4 (sid) import in a sub-interpreter, with
+    # their own UserWarning; numpy 2.2 (Debian 13) fails inside its own module
+    # init there (RuntimeError: CPU dispatcher tracer already initlized; the
+    # same with plain CPython's _interpreters, no Apache), so the request is a
+    # 500 with that traceback.  What matters is that the user is told which
+    # module and what to do.  numpy 2 moved numpy.core to numpy._core.
+    if r.status_code == 500:
+        assert ap.wait_log(r"RuntimeError: CPU dispatcher tracer already initlized", mark), r.text[:300]
+    else:
+        assert r.status_code == 200, r.text[:300]
+    ap.wait_log(W301 + r".*numpy\._?core\._multiarray_umath", mark)
     log = ap.log_since(mark)
     lines = [ln for ln in log.splitlines() if re.search(W301, ln)]
-    assert any("numpy.core._multiarray_umath" in ln for ln in lines), log[-3000:]
+    assert any(
+        "numpy.core._multiarray_umath" in ln or "numpy._core._multiarray_umath" in ln for ln in lines
+    ), log[-3000:]
     assert all("WSGIApplicationGroup %{GLOBAL}" in ln for ln in lines), lines
     names = [re.search(r"module '([^']+)'", ln).group(1) for ln in lines if re.search(r"module '([^']+)'", ln)]
     assert len(names) == len(set(names)), ("a module warned about twice", names)
@@ -640,7 +757,7 @@ def test_import_script_preloads_at_child_start(loading, name, group):
     assert r["group"] == group
 
 
-@pytest.mark.mwrs_only("mod_wsgi 4.9.4 preloads only static daemon groups (never %{GLOBAL})")
+# Not mwrs_only: mod_wsgi 4.9.4 and 5.0.2 preload this too (seen in comparison mode).
 def test_script_alias_with_both_groups_preloads(loading):
     ap = loading
     files = _wait_files(ap, "loaded-both-")
@@ -939,7 +1056,10 @@ SHUTDOWN_APP = API_APP
         pytest.param(
             "named",
             id="subinterpreter",
-            marks=pytest.mark.mod_wsgi_bug("children that used a sub-interpreter do not exit on -k stop"),
+            # not seen with Debian 13's mod_wsgi 5.0.2 (Python 3.13): its children exit
+            marks=pytest.mark.mod_wsgi_bug(
+                "children that used a sub-interpreter do not exit on -k stop", fixed_in="5.0.2"
+            ),
         ),
     ],
 )

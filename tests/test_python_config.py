@@ -311,7 +311,7 @@ def test_python_home_virtualenv(make_apache, venv_dir):
     assert_no_crash(ap)
 
 
-@pytest.mark.mwrs_only("mod_wsgi 4.9.4 starts and its children fail (or crash) at Python init")
+@pytest.mark.mwrs_only("mod_wsgi (4.9.4/5.0.2) starts and its children fail (or crash) at Python init")
 def test_python_home_other_version_refused(make_apache, tmp_path_factory):
     fake = "/tmp/mwrs-fakevenv-%d" % os.getpid()
     os.makedirs(os.path.join(fake, "bin"), exist_ok=True)

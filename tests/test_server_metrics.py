@@ -92,7 +92,7 @@ def serving_worker(ap, m, marker):
 
 @pytest.mark.parametrize("setting", [
     pytest.param("", id="default", marks=pytest.mark.mod_wsgi_bug(
-        "with WSGIServerMetrics not set, 4.9.4 returns the scoreboard (fixed in mod_wsgi 6)")),
+        "with WSGIServerMetrics not set, 4.9.4 and 5.0.2 return the scoreboard (fixed in mod_wsgi 6)")),
     pytest.param("WSGIServerMetrics Off\n", id="off"),
 ])
 def test_embedded_off_returns_none(make_apache_fn, setting):

@@ -26,6 +26,10 @@ mod apache;
 #[allow(dead_code, unused_imports)]
 mod config;
 
+#[path = "../src/store/mod.rs"]
+#[allow(dead_code, unused_imports)]
+mod store;
+
 #[path = "../src/interp/mod.rs"]
 #[allow(dead_code, unused_imports)]
 mod interp;
@@ -172,6 +176,7 @@ fn python() {
             mpm_name: "event".into(),
             build_date: String::new(),
             process_group: String::new(),
+            interpreter: Default::default(),
             server_metrics: false,
         };
         interp::initialize(&settings, wsgi::prepare_interpreter).expect("Python starts");

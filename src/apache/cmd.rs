@@ -323,6 +323,7 @@ impl Cmd {
             Some(format!("{}:{}", file, (*d).line_num))
         }
     }
+
     /// `ap_server_root_relative`: `path` made absolute against the
     /// ServerRoot (None if httpd cannot).
     pub fn server_root_relative(&self, path: &str) -> Option<String> {
@@ -335,6 +336,31 @@ impl Cmd {
             ))
         }
     }
+
+    /// The directives inside this section (`<Name …>` … `</Name>`), as
+    /// httpd parsed them: (name, raw arguments, file:line).
+    pub fn section_children(&self) -> Vec<(String, String, String)> {
+        let mut out = Vec::new();
+        // SAFETY: cmd->directive is the live config node of the section;
+        // its children are live nodes of the same tree.
+        unsafe {
+            let d = (*self.raw).directive;
+            let mut child = if d.is_null() {
+                std::ptr::null_mut()
+            } else {
+                (*d).first_child
+            };
+            while !child.is_null() {
+                let name = super::cstr_lossy((*child).directive).unwrap_or_default();
+                let args = super::cstr_lossy((*child).args).unwrap_or_default();
+                let file = super::cstr_lossy((*child).filename).unwrap_or_default();
+                out.push((name, args, format!("{file}:{}", (*child).line_num)));
+                child = (*child).next;
+            }
+        }
+        out
+    }
+
     /// Turns a handler result into what httpd wants: NULL or a pooled
     /// error string.
     fn result(&self, r: Outcome) -> *const c_char {

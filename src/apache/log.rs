@@ -33,6 +33,13 @@ pub fn set_forked_server(s: Server) {
     FORKED_SERVER.store(s.as_ptr(), Ordering::Relaxed);
 }
 
+/// The main server recorded by [`set_forked_server`] (null if none).
+pub fn forked_server() -> Server {
+    // SAFETY: null, or the main server_rec of the configuration this
+    // process was forked with, which lives as long as the process.
+    unsafe { Server::from_raw(FORKED_SERVER.load(Ordering::Relaxed)) }
+}
+
 /// Logs from a supervisor or daemon process, against the main server of
 /// its configuration (the main error log if none was recorded).
 pub fn forked(level: Level, msg: &str) {

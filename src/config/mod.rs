@@ -7,10 +7,12 @@ pub mod alias;
 pub mod daemon;
 pub mod dir;
 pub mod groups;
+pub mod interp_options;
 pub mod proxy;
 pub mod python_home;
 pub mod scripts;
 pub mod server;
+pub mod shared;
 pub mod words;
 
 pub use alias::{alias_match_len, AliasOptions};

@@ -75,6 +75,8 @@ pub struct PythonConfig {
     pub server_metrics: bool,
     /// `WSGIImportScript path process-group=… application-group=…`.
     pub import_scripts: Vec<ImportScript>,
+    /// Interpreter options (src/config/interp_options.rs).
+    pub interpreter: crate::config::interp_options::InterpreterOptions,
 }
 
 /// A script preloaded when a process starts.

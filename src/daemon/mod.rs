@@ -82,6 +82,19 @@ fn all_groups(s: Server) -> Vec<Arc<DaemonGroup>> {
     out
 }
 
+/// The uids the daemon groups run as (for the shared stores' access).
+pub fn group_uids(s: Server) -> Vec<u32> {
+    let (apache_uid, _, _) = process::apache_ids();
+    all_groups(s)
+        .iter()
+        .filter_map(|g| {
+            g.user
+                .as_ref()
+                .map_or(Some(apache_uid), supervisor::resolve_uid)
+        })
+        .collect()
+}
+
 /// True when the configuration defines daemon groups.
 pub fn any_groups(s: Server) -> bool {
     !all_groups(s).is_empty()

@@ -16,7 +16,6 @@ use super::{sock, GroupEntry};
 use crate::apache::process::Argv;
 use crate::apache::Level;
 use crate::{interp, wsgi};
-use pyo3::prelude::*;
 
 static TERM: AtomicBool = AtomicBool::new(false);
 static USR1: AtomicBool = AtomicBool::new(false);
@@ -102,6 +101,7 @@ fn setup_process(g: &GroupEntry, argv: Argv) {
 }
 
 fn start_python(g: &GroupEntry) -> Result<(), String> {
+    crate::module::shared_directives::child_init(crate::apache::log::forked_server());
     let c = &g.conf;
     let main = &g.python;
     let mut path = c.python_path.clone();
@@ -118,17 +118,11 @@ fn start_python(g: &GroupEntry) -> Result<(), String> {
         maximum_processes: c.processes as i32,
         process_group: c.name.clone(),
         server_metrics: c.server_metrics,
+        interpreter: main.interpreter.with_switch_interval(c.switch_interval),
         ..crate::request::python_settings(main)
     };
     wsgi::set_process_logger(process_log);
     interp::initialize(&settings, wsgi::prepare_interpreter)?;
-    if let Some(s) = c.switch_interval {
-        interp::with_python(|py| {
-            let _ = py
-                .import("sys")
-                .and_then(|m| m.call_method1("setswitchinterval", (s,)));
-        });
-    }
     Ok(())
 }
 

@@ -414,31 +414,92 @@ def configure(version, apache_version, threads, processes, python_path,
         _os().environ['PYTHON_EGG_CACHE'] = options['python_eggs']
     if python_path:
         _add_site_dirs(python_path)
+    if options.get('notice'):
+        _native_server_log(5, options['notice'])
+    if options.get('switch_interval'):
+        # per GIL: an interpreter with its own GIL needs its own setting
+        sys.setswitchinterval(options['switch_interval'])
     if group:
-        _watch_extensions(group)
+        _watch_extensions(group, bool(options.get('own_gil')))
 
 
-def _watch_extensions(group):
+_single_phase_files = {}
+
+
+def _single_phase_file(path):
+    """True when the extension file at `path` uses single-phase
+    initialisation, read from the file without loading it: a multi-phase
+    module's init function returns PyModuleDef_Init(&def), so its file
+    imports that symbol; a single-phase one's does not. Loading would run
+    the module's init, which in a sub-interpreter may already misbehave
+    (numpy 2 fails inside it on 3.13)."""
+    known = _single_phase_files.get(path)
+    if known is None:
+        try:
+            with open(path, 'rb') as f:
+                known = b'\0PyModuleDef_Init\0' not in f.read()
+        except OSError:
+            known = False
+        _single_phase_files[path] = known
+    return known
+
+
+def _watch_extensions(group, own_gil):
     """In a named sub-interpreter, warn once about each C extension that
     uses single-phase initialisation (it does not support
-    sub-interpreters)."""
+    sub-interpreters). With its own GIL, CPython cannot load such
+    extensions (nor those not declaring per-interpreter GIL support): they
+    get an ImportError saying what to do, logged once per module."""
     from importlib import machinery
     loader = machinery.ExtensionFileLoader
     original = loader.exec_module
+    original_create = loader.create_module
     warned = set()
+
+    def warn(name):
+        if name not in warned:
+            warned.add(name)
+            _native_server_log(4, "[WSGI-RS-W301] application group '%s' imported the C "
+                               "extension module '%s', which does not support "
+                               "sub-interpreters (single-phase initialisation, or it says "
+                               "so); it may "
+                               "misbehave or hang here. Run this application in the main "
+                               "interpreter with WSGIApplicationGroup %%{GLOBAL}."
+                               % (group, name))
+
+    def refuse(spec, cause):
+        text = ("C extension module '%s' cannot be loaded in application group '%s', "
+                "which has its own GIL (WSGIPerInterpreterGIL On): it does not "
+                "support per-interpreter GIL. Run this application with "
+                "WSGIApplicationGroup %%{GLOBAL}, or set WSGIPerInterpreterGIL Off "
+                "for this group." % (spec.name, group))
+        if spec.name not in warned:
+            warned.add(spec.name)
+            _native_server_log(3, "[WSGI-RS-E306] " + text)
+        error = ImportError(text, name=spec.name, path=getattr(spec, 'origin', None))
+        error.__cause__ = cause
+        return error
+
+    def create_module(self, spec):
+        single = _single_phase_file(getattr(spec, 'origin', None) or self.path)
+        if single and own_gil:
+            raise refuse(spec, None)
+        if single:
+            warn(spec.name)
+        try:
+            return original_create(self, spec)
+        except ImportError as e:
+            if own_gil and 'subinterpreter' in str(e):
+                raise refuse(spec, e) from e
+            raise
 
     def exec_module(self, module):
         original(self, module)
         name = getattr(module, '__name__', '?')
         if name not in warned and _native_single_phase(module):
-            warned.add(name)
-            _native_server_log(4, "[WSGI-RS-W301] application group '%s' imported the C "
-                               "extension module '%s', which does not support "
-                               "sub-interpreters (single-phase initialisation); it may "
-                               "misbehave or hang here. Run this application in the main "
-                               "interpreter with WSGIApplicationGroup %%{GLOBAL}."
-                               % (group, name))
+            warn(name)
 
+    loader.create_module = create_module
     loader.exec_module = exec_module
 
 

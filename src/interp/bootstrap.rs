@@ -15,6 +15,12 @@ const SOURCE: &std::ffi::CStr = match std::ffi::CStr::from_bytes_with_nul(
 
 const MODULE: &str = "_mod_wsgi_rs";
 
+/// Logged once per process (by its main interpreter) when the
+/// configuration uses options this Python cannot honour.
+const OLD_PYTHON_NOTICE: &str = "[WSGI-RS-N307] WSGIPerInterpreterGIL and WSGIFreeThreading \
+     (also inside <WSGIInterpreterOptions>) need Python 3.12 or later (free threading: a \
+     free-threaded build); this Python ignores them";
+
 /// What the hosting layer adds to each interpreter before it is
 /// configured (native functions, stream handles).
 pub type Prepare = fn(&Bound<'_, PyModule>, &Bound<'_, PyDict>) -> PyResult<()>;
@@ -38,9 +44,31 @@ pub fn install(py: Python<'_>, settings: &Settings, group: &str, prepare: Prepar
     let options = PyDict::new(py);
     super::extensions::install(&module)?;
     prepare(&module, &options)?;
-    options.set_item("restrict_stdin", settings.restrict_stdin)?;
-    options.set_item("restrict_stdout", settings.restrict_stdout)?;
-    options.set_item("restrict_signal", settings.restrict_signal)?;
+    let chosen = settings.interpreter.resolve(&settings.process_group, group);
+    let mut python_path = settings.python_path.clone();
+    python_path.extend(chosen.python_path.iter().cloned());
+    options.set_item(
+        "restrict_stdin",
+        chosen.restrict_stdin.unwrap_or(settings.restrict_stdin),
+    )?;
+    options.set_item(
+        "restrict_stdout",
+        chosen.restrict_stdout.unwrap_or(settings.restrict_stdout),
+    )?;
+    options.set_item(
+        "restrict_signal",
+        chosen.restrict_signal.unwrap_or(settings.restrict_signal),
+    )?;
+    // The switch interval belongs to a GIL: the main interpreter's (shared
+    // by groups without their own) and each own-GIL group's.
+    let own_gil = super::interpreters::wants_own_gil(settings, group);
+    if group.is_empty() || own_gil {
+        options.set_item("switch_interval", chosen.switch_interval)?;
+    }
+    options.set_item("own_gil", own_gil)?;
+    if group.is_empty() && !super::compat::OWN_GIL && settings.interpreter.uses_new_features() {
+        options.set_item("notice", OLD_PYTHON_NOTICE)?;
+    }
     options.set_item("python_eggs", settings.python_eggs.as_deref())?;
     options.set_item("description", &settings.server_description)?;
     options.set_item("mpm_name", &settings.mpm_name)?;
@@ -53,7 +81,7 @@ pub fn install(py: Python<'_>, settings: &Settings, group: &str, prepare: Prepar
             settings.apache_version,
             settings.threads_per_process,
             settings.maximum_processes,
-            settings.python_path.clone(),
+            python_path,
             group,
             &settings.process_group,
             options,

@@ -42,6 +42,9 @@ pub struct Settings {
     /// `mod_wsgi.server_metrics()` returns the scoreboard
     /// (`WSGIServerMetrics On`, or the daemon group's `server-metrics=On`).
     pub server_metrics: bool,
+    /// `WSGIPerInterpreterGIL`, `WSGISwitchInterval`, `WSGIFreeThreading`
+    /// and the `<WSGIInterpreterOptions>` sections.
+    pub interpreter: crate::config::interp_options::InterpreterOptions,
 }
 
 /// The settings and set-up of this process's interpreters, kept so named
@@ -107,6 +110,11 @@ unsafe fn start(settings: &Settings) -> Result<(), String> {
     cfg.configure_c_stdio = 0;
     cfg.optimization_level = settings.optimize;
     cfg.write_bytecode = i32::from(!settings.dont_write_bytecode);
+    let free_threading = settings
+        .interpreter
+        .resolve(&settings.process_group, "")
+        .free_threading;
+    super::compat::set_free_threading(&mut cfg, free_threading.unwrap_or(false));
     if let Some(seed) = settings.hash_seed {
         cfg.use_hash_seed = 1;
         cfg.hash_seed = seed as std::os::raw::c_ulong;
@@ -180,7 +188,7 @@ unsafe fn append_wide(cfg: &mut ffi::PyConfig, text: &str) -> Result<(), String>
     }
 }
 
-unsafe fn check(status: ffi::PyStatus) -> Result<(), String> {
+pub(super) unsafe fn check(status: ffi::PyStatus) -> Result<(), String> {
     // SAFETY: status is a value returned by the C API.
     if unsafe { ffi::PyStatus_Exception(status) } == 0 {
         return Ok(());
@@ -235,11 +243,10 @@ pub fn finalize() {
     if !INITIALIZED.swap(false, Ordering::AcqRel) {
         return;
     }
-    if !groups.is_empty() || config().is_some_and(|(s, _)| !s.destroy_interpreter) {
-        // CPython 3.11 cannot finalise while sub-interpreters live (it
-        // aborts), and ending them needs every worker's thread state:
-        // run the main interpreter's atexit callbacks and let the process
-        // exit reclaim the rest.
+    let keep = !groups.is_empty() && !super::compat::FINALIZE_WITH_SUBINTERPRETERS;
+    if keep || config().is_some_and(|(s, _)| !s.destroy_interpreter) {
+        // Not finalisable (see compat): run the main interpreter's
+        // atexit callbacks and let the process exit reclaim the rest.
         super::with_python(super::bootstrap::run_atexit);
         return;
     }

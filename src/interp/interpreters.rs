@@ -2,10 +2,10 @@
 //! named sub-interpreters, created on first use, one per name per
 //! process, each set up like the main one.
 //!
-//! Threads enter the main interpreter through their pinned `PyGILState`
-//! thread state; they enter a sub-interpreter through a thread state of
+//! Threads enter the main interpreter through their pinned thread state
+//! (`thread.rs`); they enter a sub-interpreter through a thread state of
 //! their own for it, created once per (thread, interpreter) and kept, so
-//! `threading.local` persists. Nothing in a sub-interpreter goes through
+//! `threading.local` persists. Both are attached explicitly. Nothing in a sub-interpreter goes through
 //! `PyGILState`: the code runs inside a call to a PyO3 function object
 //! made in that interpreter, which is how PyO3 expects to be entered from
 //! an already attached thread.
@@ -34,8 +34,6 @@ static CREATING: Mutex<()> = Mutex::new(());
 type Pending = Box<dyn FnOnce(Python<'_>)>;
 
 thread_local! {
-    /// This thread's thread state for each sub-interpreter.
-    static TSTATES: RefCell<HashMap<usize, usize>> = RefCell::new(HashMap::new());
     /// The closure the trampoline runs (set for the duration of one call).
     static PENDING: RefCell<Option<Pending>> = const { RefCell::new(None) };
 }
@@ -57,20 +55,17 @@ pub fn with_group<R>(group: &str, f: impl for<'py> FnOnce(Python<'py>) -> R) -> 
         }
     };
     let _active = super::thread::Active::enter();
-    super::thread::pin_current_thread();
-    let tstate = thread_state_for(interp);
-    // SAFETY: tstate belongs to this thread and to `interp`; it is not
-    // current anywhere; RestoreThread takes the GIL and makes it current.
-    unsafe { ffi::PyEval_RestoreThread(tstate as *mut ffi::PyThreadState) };
+    // The main-interpreter state first: CPython 3.11 binds PyGILState to
+    // the first thread state a thread creates.
+    super::thread::main_thread_state();
+    let tstate = super::thread::sub_thread_state(interp as *mut ffi::PyInterpreterState);
     let mut out = None;
-    {
+    super::thread::enter(tstate, || {
         let slot = &mut out;
-        // SAFETY: the GIL is held on this interpreter's thread state.
+        // SAFETY: `enter` attached this interpreter's thread state.
         let py = unsafe { Python::assume_attached() };
         run_attached(py, move |py| *slot = Some(f(py)));
-    }
-    // SAFETY: releases the GIL taken above; the thread state stays ours.
-    unsafe { ffi::PyEval_SaveThread() };
+    });
     out
 }
 
@@ -102,37 +97,27 @@ fn lookup(group: &str) -> Option<usize> {
     REGISTRY.by_name.lock().get(group).copied()
 }
 
-fn thread_state_for(interp: usize) -> usize {
-    TSTATES.with(|t| {
-        *t.borrow_mut().entry(interp).or_insert_with(|| {
-            // SAFETY: interp is a live interpreter state; the new thread
-            // state is bound to this thread for the rest of its life.
-            unsafe { ffi::PyThreadState_New(interp as *mut ffi::PyInterpreterState) as usize }
-        })
-    })
-}
-
-/// Creates the sub-interpreter for `group` (serialised: the main
-/// interpreter's GIL is held throughout, and the registry is re-checked).
+/// Creates the sub-interpreter for `group` (serialised: the registry is
+/// re-checked under the main interpreter's GIL).
 fn create(group: &str) -> Option<usize> {
-    super::with_python(|py| {
+    super::with_python(|_| {
         if let Some(existing) = lookup(group) {
             return Some(existing);
         }
-        // SAFETY: this thread holds the GIL on its main thread state.
-        let main = unsafe { ffi::PyThreadState_Get() };
-        // SAFETY: Py_NewInterpreter creates an interpreter and a thread
-        // state for it on this thread and makes that state current.
-        let sub = unsafe { ffi::Py_NewInterpreter() };
-        if sub.is_null() {
-            // SAFETY: restore the thread state we came in with.
-            unsafe { ffi::PyThreadState_Swap(main) };
-            return None;
-        }
+        let own_gil = super::init::config().is_some_and(|(s, _)| wants_own_gil(s, group));
+        // SAFETY: this thread's main thread state is attached.
+        let sub = match unsafe { super::compat::new_interpreter(own_gil) } {
+            Ok(sub) => sub,
+            Err(e) => {
+                eprintln!("sub-interpreter for application group '{group}': {e}");
+                reattach_main();
+                return None;
+            }
+        };
         // SAFETY: sub is a live thread state.
-        let interp = unsafe { ffi::PyThreadState_GetInterpreter(sub) } as usize;
+        let interp = unsafe { ffi::PyThreadState_GetInterpreter(sub) };
         if let Some((settings, prepare)) = super::init::config() {
-            // SAFETY: sub is current and the GIL is held.
+            // SAFETY: sub is attached on this thread.
             let sub_py = unsafe { Python::assume_attached() };
             let name = group.to_owned();
             run_attached(sub_py, move |py| {
@@ -141,14 +126,43 @@ fn create(group: &str) -> Option<usize> {
                 }
             });
         }
-        // SAFETY: make the main thread state current again (same GIL).
-        unsafe { ffi::PyThreadState_Swap(main) };
-        let _ = py;
-        TSTATES.with(|t| t.borrow_mut().insert(interp, sub as usize));
-        REGISTRY.by_name.lock().insert(group.to_owned(), interp);
-        Some(interp)
+        super::thread::adopt(interp, sub);
+        reattach_main();
+        REGISTRY
+            .by_name
+            .lock()
+            .insert(group.to_owned(), interp as usize);
+        Some(interp as usize)
     })
     .flatten()
+}
+
+/// Detaches the new interpreter's state and attaches this thread's main
+/// one again (with an own GIL, creation already detached it).
+fn reattach_main() {
+    // SAFETY: the state Py_NewInterpreter* made current is attached (or,
+    // on failure, nothing is); the main state is this thread's and not
+    // attached anywhere.
+    unsafe {
+        if !super::compat::current_thread_state().is_null() {
+            ffi::PyEval_SaveThread();
+        }
+        ffi::PyEval_RestoreThread(super::thread::main_thread_state());
+    }
+}
+
+/// True when `group`'s interpreter gets its own GIL: a named group,
+/// `WSGIPerInterpreterGIL On` for it, and a Python that can (3.12+, not
+/// free-threaded). The main interpreter always keeps the main GIL.
+pub(super) fn wants_own_gil(settings: &super::Settings, group: &str) -> bool {
+    !group.is_empty()
+        && super::compat::OWN_GIL
+        && !super::compat::FREE_THREADED
+        && settings
+            .interpreter
+            .resolve(&settings.process_group, group)
+            .per_interpreter_gil
+            == Some(true)
 }
 
 /// The names of the sub-interpreters created in this process.

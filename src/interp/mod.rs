@@ -6,6 +6,7 @@
 
 mod bootstrap;
 mod build_info;
+pub mod compat;
 mod extensions;
 pub mod handle;
 mod init;

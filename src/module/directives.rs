@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use super::interp_directives;
 use crate::apache::cmd::{Cmd, Outcome};
 use crate::apache::regex::Regex;
 use crate::config::daemon::DaemonGroup;
@@ -67,6 +68,11 @@ crate::command_table! {
         flag(c"WSGIErrorOverride", error_override, FILEINFO, c"On: daemon error responses (4xx/5xx) are replaced by Apache's ErrorDocument"),
         flag(c"WSGILazyInitialization", accepted_flag, SERVER, c"Accepted for compatibility: Python always starts in the child processes"),
         flag(c"WSGIVerboseDebugging", accepted_flag, SERVER, c"Accepted for compatibility: use LogLevel wsgi:debug"),
+        flag(c"WSGIPerInterpreterGIL", interp_directives::per_interpreter_gil, SERVER, c"On: named application groups get their own GIL (Python 3.12+)"),
+        take1(c"WSGISwitchInterval", interp_directives::switch_interval, SERVER, c"Seconds between GIL hand-offs (sys.setswitchinterval)"),
+        flag(c"WSGIFreeThreading", interp_directives::free_threading, SERVER, c"On: a free-threaded Python runs without the GIL"),
+        raw_args(c"<WSGIInterpreterOptions", interp_directives::interpreter_options, SERVER, c"[process-group=NAME] [application-group=NAME]: interpreter options for those groups"),
+        raw_args(c"WSGISharedCache", super::shared_directives::shared_cache, SERVER, c"NAME [LOCATION] [size=N]: a store shared by every process (mod_wsgi_rs.cache)"),
     ];
 }
 

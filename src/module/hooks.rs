@@ -59,6 +59,10 @@ impl PostConfig for Hooks {
             log::server(main, log::Level::Crit, &e);
             return SERVER_ERROR;
         }
+        if let Err(e) = super::shared_directives::post_config(pconf, main) {
+            log::server(main, log::Level::Crit, &e);
+            return SERVER_ERROR;
+        }
         if let Err(e) = daemon::start(pconf, main) {
             log::server(main, log::Level::Crit, &e);
             return SERVER_ERROR;
@@ -102,6 +106,7 @@ struct ChildInit;
 impl ServerHook for ChildInit {
     const NAME: &'static str = "child_init";
     fn run(pchild: Pool, main: server::Server) {
+        super::shared_directives::child_init(main);
         if daemon::proxy::daemon_only(main) || !embedded::start_python(main) {
             return;
         }

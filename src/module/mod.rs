@@ -8,6 +8,8 @@ mod auth;
 mod check;
 mod directives;
 mod hooks;
+mod interp_directives;
+pub mod shared_directives;
 
 use crate::apache::hooks::Merge;
 use crate::config::{DirConfig, ServerConfig};

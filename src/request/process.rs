@@ -29,5 +29,6 @@ pub fn python_settings(py_conf: &PythonConfig) -> interp::Settings {
         build_date: server::build_date(),
         process_group: String::new(),
         server_metrics: py_conf.server_metrics,
+        interpreter: py_conf.interpreter.clone(),
     }
 }

@@ -18,6 +18,7 @@ mod natives;
 mod preload;
 mod response;
 mod serve;
+mod shared;
 mod start_response;
 
 pub use backend::{Backend, LogLevel, Push, RequestCtx, WriteError, SMALL_RESPONSE};

@@ -34,5 +34,6 @@ pub fn prepare_interpreter(
     options.set_item("environ_keys", super::keys::make_tuple(py)?)?;
     options.set_item("stdout", handle::new(py, LogHandle::for_process())?)?;
     options.set_item("stderr", handle::new(py, LogHandle::for_process())?)?;
+    super::shared::install(py)?;
     Ok(())
 }

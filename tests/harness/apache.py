@@ -3,12 +3,13 @@
 Every test in the suite goes through :class:`Apache`: it writes an ``httpd.conf``
 into a fresh ServerRoot under /tmp, picks a free 127.0.0.1 port, loads an MPM,
 the base modules and the WSGI module under test (ours, or Debian's mod_wsgi
-4.9.4 for comparison), starts ``/usr/sbin/apache2 -f CONF -k start`` and waits
+for comparison: 4.9.4 on Debian 12, 5.0.2 on Debian 13 and sid), starts ``/usr/sbin/apache2 -f CONF -k start`` and waits
 until the port answers.
 
 Module selection (per instance, default from the environment):
-    module="rs"        target/release/libmod_wsgi_rs.so (or $MWRS_MODULE_PATH)
-    module="mod_wsgi"  /usr/lib/apache2/modules/mod_wsgi.so (Debian 4.9.4)
+    module="rs"        $CARGO_TARGET_DIR/release/libmod_wsgi_rs.so (target/ by default;
+                       tests/matrix builds in target/matrix-DIST) or $MWRS_MODULE_PATH
+    module="mod_wsgi"  /usr/lib/apache2/modules/mod_wsgi.so (Debian's: 4.9.4 or 5.0.2)
     MWRS_TEST_MODULE=mod_wsgi switches the default to the reference module.
 
 Config snippets and app sources may use two placeholders:
@@ -34,7 +35,29 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 HTTPD = "/usr/sbin/apache2"
 MODULES_DIR = "/usr/lib/apache2/modules"
 MOD_WSGI_REF = os.path.join(MODULES_DIR, "mod_wsgi.so")
-PYTHON = "/usr/bin/python3"
+# The Python the module is built against (tests/run exports PYO3_PYTHON; tests/matrix
+# sets it to the root's python3, or python3.15 for sid:python3.15): venvs and
+# version probes must use that one, not whatever runs pytest.
+PYTHON = os.environ.get("PYO3_PYTHON") or "/usr/bin/python3"
+# cargo's output directory: CARGO_TARGET_DIR (relative to the repository, as cargo
+# reads it) when set, so a build per Debian root (tests/matrix) is the one tested.
+TARGET_DIR = os.path.join(REPO_ROOT, os.environ.get("CARGO_TARGET_DIR") or "target")
+RELEASE_DIR = os.path.join(TARGET_DIR, "release")
+
+
+def python_version() -> str:
+    """"3.11", "3.13", …: the version of PYTHON, which the module under test embeds
+    (messages naming "the Python mod_wsgi_rs was built for" name this one)."""
+    global _PYTHON_VERSION
+    if _PYTHON_VERSION is None:
+        _PYTHON_VERSION = subprocess.run(
+            [PYTHON, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            stdout=subprocess.PIPE, text=True, check=True,
+        ).stdout.strip()
+    return _PYTHON_VERSION
+
+
+_PYTHON_VERSION: Optional[str] = None
 
 MPMS = ("event", "worker", "prefork")
 
@@ -108,9 +131,7 @@ def default_module() -> str:
 
 
 def rs_module_path() -> str:
-    return os.environ.get("MWRS_MODULE_PATH") or os.path.join(
-        REPO_ROOT, "target", "release", "libmod_wsgi_rs.so"
-    )
+    return os.environ.get("MWRS_MODULE_PATH") or os.path.join(RELEASE_DIR, "libmod_wsgi_rs.so")
 
 
 def module_path(module: str) -> str:
