@@ -247,6 +247,10 @@ struct Relay<'g> {
     /// The response has started: failures now cut it instead of
     /// answering an error status.
     started: bool,
+    /// When the request reached `request-timeout` (from the child's
+    /// start): a daemon that closes the connection after it is the
+    /// daemon's side of the same timeout, not a death.
+    deadline: Option<Instant>,
 }
 
 impl<'g> Relay<'g> {
@@ -258,12 +262,15 @@ impl<'g> Relay<'g> {
             pid: None,
             backend,
             started: false,
+            deadline: None,
         }
     }
 
     /// Reads frames until the response is complete; returns the
     /// handler's status.
     fn run(&mut self, reader: &mut Reader<'_>, request_start: Instant) -> c_int {
+        let limit = self.g.conf.request_timeout;
+        self.deadline = (limit > 0).then(|| request_start + Duration::from_secs(limit));
         loop {
             if let Err(status) = self.wait_for_start(reader, request_start) {
                 return status;
@@ -323,6 +330,12 @@ impl<'g> Relay<'g> {
                 Err(ffi::HTTP_GATEWAY_TIME_OUT as c_int)
             }
             Ok(None) | Err(_) if self.started => Err(self.cut()),
+            Ok(None) if self.deadline.is_some_and(|d| Instant::now() >= d) => {
+                self.r.log(Level::Error, &format!(
+                    "[WSGI-RS-E405] request-timeout ({} s) exceeded in daemon process group '{}'; answering 504",
+                    self.g.conf.request_timeout, self.g.conf.name));
+                Err(ffi::HTTP_GATEWAY_TIME_OUT as c_int)
+            }
             Ok(None) => Err(self.fail_502("closed the connection before sending a response")),
             Err(e) => Err(self.fail_502(&e.to_string())),
         }
