@@ -957,6 +957,58 @@ fn alias_and_script_options_lose_their_quotes() {
     assert!(e.ends_with("process-group='g'"), "{e}");
 }
 
+#[test]
+fn wire_large_writes_split_into_frames_below_the_limit() {
+    // One app write of any size becomes frames of at most the data frame
+    // size, in order, covering every byte exactly once.
+    let a: Vec<u8> = (0..2_500_000u32).map(|i| i as u8).collect();
+    let b = vec![7u8; 10];
+    for max in [1usize, 3, 1000, wire::DATA_FRAME] {
+        let parts: [&[u8]; 3] = [&a[..max.min(a.len()) * 3 % a.len()], &[], &b];
+        let frames = wire::split_frames(&parts, max);
+        let joined: Vec<u8> = frames
+            .iter()
+            .flatten()
+            .flat_map(|p| p.iter().copied())
+            .collect();
+        assert_eq!(joined, parts.concat());
+        for f in &frames {
+            let n: usize = f.iter().map(|p| p.len()).sum();
+            assert!(n <= max && n > 0, "{n} > {max}");
+        }
+    }
+    assert_eq!(wire::split_frames(&[], 10), vec![Vec::<&[u8]>::new()]);
+}
+
+#[test]
+fn wire_lengths_above_the_limit_are_refused_on_both_sides() {
+    // The writer refuses a payload above MAX_FRAME (no cut to 32 bits)...
+    let big = vec![0u8; wire::MAX_FRAME + 1];
+    let mut out = Vec::new();
+    let e = wire::write_frame(&mut out, wire::Kind::Data, &[&big]).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
+    assert!(out.is_empty());
+    // ... and the reader refuses a prefix announcing one, even one whose
+    // length would wrap.
+    for len in [wire::MAX_FRAME as u32 + 1, u32::MAX] {
+        let mut f = vec![b'D'];
+        f.extend_from_slice(&len.to_le_bytes());
+        let mut r = wire::FrameReader::new(&f[..]);
+        assert_eq!(
+            r.next_prefix().unwrap_err().kind(),
+            std::io::ErrorKind::InvalidData
+        );
+    }
+    // exactly the limit passes
+    let ok = vec![1u8; wire::MAX_FRAME];
+    wire::write_frame(&mut out, wire::Kind::Data, &[&ok]).unwrap();
+    let mut r = wire::FrameReader::new(&out[..]);
+    assert_eq!(
+        r.next_prefix().unwrap().unwrap(),
+        (wire::Kind::Data, wire::MAX_FRAME)
+    );
+}
+
 // ------------------------------------------------ interpreter options
 
 use config::interp_options::{

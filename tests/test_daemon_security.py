@@ -436,7 +436,7 @@ def test_an_error_frame_status_outside_4xx_5xx_is_a_502(fake_group, status):
     fake.join()
     assert r.status_code == 502, (r.status_code, r.text[:200])
     shown = struct.unpack("<i", struct.pack("<I", status))[0]
-    assert ap.wait_log(r"WSGI-RS-E402\] .*sent status %d in an error frame" % shown, mark), ap.log_since(mark)
+    assert ap.wait_log(r"WSGI-RS-E437\] .*sent status %d in an error frame" % shown, mark), ap.log_since(mark)
 
 
 def test_a_response_status_outside_http_is_a_502(fake_group):
@@ -451,7 +451,7 @@ def test_a_response_status_outside_http_is_a_502(fake_group):
     r = requests.get(ap.url("/x"), timeout=15)
     fake.join()
     assert r.status_code == 502
-    assert ap.wait_log(r"WSGI-RS-E402\] .*sent HTTP status 700", mark), ap.log_since(mark)
+    assert ap.wait_log(r"WSGI-RS-E437\] .*sent HTTP status 700", mark), ap.log_since(mark)
 
 
 def test_a_descriptor_on_a_frame_that_carries_no_file_is_closed_at_once(fake_group):

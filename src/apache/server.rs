@@ -31,6 +31,14 @@ impl Server {
         unsafe { super::Pool::from_raw((*(*self.0).process).pconf) }
     }
 
+    /// httpd's process-lifetime pool (`process->pool`): what is kept
+    /// there outlives every configuration generation.
+    pub fn global_pool(self) -> super::Pool {
+        // SAFETY: a live server_rec's process is httpd's process_rec,
+        // whose pool lives as long as the process.
+        unsafe { super::Pool::from_raw((*(*self.0).process).pool) }
+    }
+
     /// The next virtual host in the configuration.
     pub fn next(self) -> Option<Server> {
         if self.0.is_null() {
@@ -126,6 +134,13 @@ pub fn is_preflight() -> bool {
         ffi::ap_state_query(ffi::AP_SQ_MAIN_STATE as c_int)
             == ffi::AP_SQ_MS_CREATE_PRE_CONFIG as c_int
     }
+}
+
+/// True while httpd is exiting (`-k stop`, or a failed start): pools
+/// destroyed now end the process, not a configuration generation.
+pub fn is_exiting() -> bool {
+    // SAFETY: ap_state_query only reads process state.
+    unsafe { ffi::ap_state_query(ffi::AP_SQ_MAIN_STATE as c_int) == ffi::AP_SQ_MS_EXITING as c_int }
 }
 
 /// Apache's version as (major, minor, patch).

@@ -118,7 +118,9 @@ impl DaemonGroup {
             deadlock_timeout: 300,
             inactivity_timeout: 0,
             request_timeout: 0,
-            interrupt_timeout: 0,
+            // mod_wsgi 6's interrupt-timeout: how long a thread has to
+            // unwind from RequestTimeout before its process is replaced.
+            interrupt_timeout: 5,
             graceful_timeout: 15,
             eviction_timeout: 0,
             restart_interval: 0,
@@ -317,7 +319,7 @@ static OPTIONS: &[Opt] = &[
         secs(k, v)?),
     opt!("request-timeout", true, |g, k, v| g.request_timeout =
         secs(k, v)?),
-    opt!("interrupt-timeout", false, |g, k, v| g.interrupt_timeout =
+    opt!("interrupt-timeout", true, |g, k, v| g.interrupt_timeout =
         secs(k, v)?),
     opt!("graceful-timeout", true, |g, k, v| g.graceful_timeout =
         secs(k, v)?),

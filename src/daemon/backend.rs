@@ -82,9 +82,16 @@ impl DaemonBackend {
     /// Sends the pending `Start` frame, then a frame of `kind` with
     /// `parts`, then an `End` frame when `end`: one vectored write.
     fn send(&mut self, kind: Option<Kind>, parts: &[&[u8]], end: bool) -> Result<(), WriteError> {
-        let start = self.pending.take();
-        let start_head = start.as_ref().map(|s| wire::prefix(Kind::Start, s.len()));
         let len: usize = parts.iter().map(|p| p.len()).sum();
+        if kind.is_some() && len > wire::DATA_FRAME {
+            return self.send_split(kind, parts, end);
+        }
+        let start = self.pending.take();
+        if let Some(s) = &start {
+            wire::check_len(s.len())
+                .map_err(|e| WriteError::Failed(format!("response headers too large: {e}")))?;
+        }
+        let start_head = start.as_ref().map(|s| wire::prefix(Kind::Start, s.len()));
         let head = kind.map(|k| wire::prefix(k, len));
         let end_head = wire::prefix(Kind::End, 0);
         let mut slices = Vec::with_capacity(parts.len() + 4);
@@ -109,6 +116,23 @@ impl DaemonBackend {
 }
 
 impl DaemonBackend {
+    /// A write larger than [`wire::DATA_FRAME`]: sent as consecutive
+    /// frames of at most that size (the last one followed by `End` when
+    /// `end`), one vectored write each, without copying.
+    fn send_split(
+        &mut self,
+        kind: Option<Kind>,
+        parts: &[&[u8]],
+        end: bool,
+    ) -> Result<(), WriteError> {
+        let frames = wire::split_frames(parts, wire::DATA_FRAME);
+        let last = frames.len() - 1;
+        for (i, frame) in frames.iter().enumerate() {
+            self.send(kind, frame, end && i == last)?;
+        }
+        Ok(())
+    }
+
     /// Moves to the next body frame when the current one is used up;
     /// false at the end of the body.
     fn body_frame(&mut self) -> Result<bool, String> {

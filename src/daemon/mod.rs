@@ -13,10 +13,12 @@
 
 mod auth;
 mod backend;
+mod connect;
 pub mod hmac;
 pub mod privs;
 pub mod proxy;
 mod request;
+mod retire;
 mod serve;
 pub mod sock;
 mod supervisor;
@@ -27,10 +29,11 @@ mod worker;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::apache::process::{self, Argv, Event, Supervised};
 use crate::apache::scoreboard;
-use crate::apache::server::Server;
+use crate::apache::server::{self, Server};
 use crate::apache::ServerConf;
 use crate::apache::{log, Level, Pool};
 use crate::config::daemon::DaemonGroup;
@@ -261,6 +264,10 @@ fn launch(pconf: Pool, g: Arc<GroupEntry>, fd: i32, argv: Argv, s: Server) {
     let Some(pid) = supervisor::spawn(&g, fd, argv) else {
         return;
     };
+    let (global, socket) = (s.global_pool(), g.socket.clone());
+    // A stop waits for the supervisor's drain up to shutdown-timeout
+    // (plus a second), then ends what is left.
+    let wait = Duration::from_secs(g.conf.shutdown_timeout + 1);
     let current = Arc::new(AtomicI32::new(pid));
     let cur = current.clone();
     let name = g.conf.name.clone();
@@ -277,14 +284,24 @@ fn launch(pconf: Pool, g: Arc<GroupEntry>, fd: i32, argv: Argv, s: Server) {
                 cur.store(pid, Ordering::Relaxed);
                 Some(pid)
             }
+            Event::Gone if process::mpm_stopping() => {
+                // Stop or restart: every group starts draining now, in
+                // parallel; the generation's cleanup then waits (stop)
+                // or keeps watching (restart), group by group.
+                let pid = cur.load(Ordering::Relaxed);
+                if pid > 0 {
+                    // SAFETY: signals our own supervisor process.
+                    unsafe { libc::kill(pid, libc::SIGTERM) };
+                }
+                None
+            }
             _ => None,
         }),
     );
     pconf.on_cleanup(Box::new(move || {
         let pid = current.load(Ordering::Relaxed);
         if pid > 0 {
-            // SAFETY: signals our own supervisor process.
-            unsafe { libc::kill(pid, libc::SIGTERM) };
+            retire::retire(global, pid, &socket, server::is_exiting(), wait);
         }
     }));
 }

@@ -11,9 +11,11 @@ use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::connect::ConnectError;
 pub use super::request::daemon_only;
 use super::request::request_frame;
 use super::sock::{self, FdStream};
+use super::trust;
 use super::wire::{self, FrameReader, Kind};
 use super::GroupEntry;
 use crate::apache::{process, Level, Request};
@@ -66,22 +68,16 @@ pub fn record_death(pid: i32, status: c_int) {
     }
 }
 
+/// The wait status of `pid` if its supervisor has already recorded it.
+/// Never waits: the 502 goes out at once, and the supervisor's own E402
+/// line gives the cause when it reaps the process a moment later.
 fn death_of(pid: i32) -> Option<c_int> {
-    let deadline = Instant::now() + Duration::from_millis(700);
-    loop {
-        let found = ring()?
-            .iter()
-            .skip(1)
-            .map(|e| e.load(Ordering::Acquire))
-            .find(|e| (e >> 32) as i32 == pid && *e != 0);
-        if let Some(e) = found {
-            return Some(e as u32 as c_int);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    ring()?
+        .iter()
+        .skip(1)
+        .map(|e| e.load(Ordering::Acquire))
+        .find(|e| (e >> 32) as i32 == pid && *e != 0)
+        .map(|e| e as u32 as c_int)
 }
 
 pub(super) fn lossy(b: &[u8]) -> String {
@@ -187,16 +183,7 @@ fn proxy(r: Request, g: &GroupEntry) -> c_int {
 /// thread to pick it up (`queue-timeout`).
 fn send_request(r: Request, g: &GroupEntry, frame: &[u8]) -> Result<UnixStream, c_int> {
     let c = &g.conf;
-    let stream = connect(&g.socket, c.connect_timeout).map_err(|e| {
-        r.log(
-            Level::Error,
-            &format!(
-            "[WSGI-RS-E404] Unable to connect to WSGI daemon process '{}' on '{}': {e} (uid {})",
-            c.name, g.socket.display(), std::process::id()
-        ),
-        );
-        ffi::HTTP_SERVICE_UNAVAILABLE as c_int
-    })?;
+    let stream = connect_group(r, g)?;
     let io_timeout = Duration::from_secs(if c.socket_timeout > 0 {
         c.socket_timeout
     } else {
@@ -264,6 +251,10 @@ struct Relay<'g> {
     /// The response has started: failures now cut it instead of
     /// answering an error status.
     started: bool,
+    /// When the request reached `request-timeout` (from the child's
+    /// start): a daemon that closes the connection after it is the
+    /// daemon's side of the same timeout, not a death.
+    deadline: Option<Instant>,
 }
 
 impl<'g> Relay<'g> {
@@ -275,12 +266,15 @@ impl<'g> Relay<'g> {
             pid: None,
             backend,
             started: false,
+            deadline: None,
         }
     }
 
     /// Reads frames until the response is complete; returns the
     /// handler's status.
     fn run(&mut self, reader: &mut Reader<'_>, request_start: Instant) -> c_int {
+        let limit = self.g.conf.request_timeout;
+        self.deadline = (limit > 0).then(|| request_start + Duration::from_secs(limit));
         loop {
             if let Err(status) = self.wait_for_start(reader, request_start) {
                 return status;
@@ -290,6 +284,9 @@ impl<'g> Relay<'g> {
                 Err(status) => return status,
             };
             let step = match kind {
+                Kind::Data | Kind::File if !self.started => {
+                    Some(self.protocol_error(&format!("{kind:?} frame before Start")))
+                }
                 Kind::Data => self.data(reader, len),
                 Kind::File => self.file(reader, len),
                 _ => match reader.payload(len) {
@@ -325,12 +322,26 @@ impl<'g> Relay<'g> {
     fn next_prefix(&mut self, reader: &mut Reader<'_>) -> Result<(Kind, usize), c_int> {
         match reader.next_prefix() {
             Ok(Some(x)) => Ok(x),
-            Ok(None) | Err(_) if self.started => Err(self.cut()),
-            Ok(None) => Err(self.fail_502("closed the connection before sending a response")),
+            Err(e) if e.kind() == ErrorKind::InvalidData => {
+                Err(self.protocol_error(&e.to_string()))
+            }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                // socket-timeout: the daemon is slow, not dead.
                 self.r.log(Level::Error, &format!("[WSGI-RS-E405] Timeout when reading response from daemon process group '{}'", self.g.conf.name));
+                if self.started {
+                    self.backend.abort();
+                    return Err(ffi::OK as c_int);
+                }
                 Err(ffi::HTTP_GATEWAY_TIME_OUT as c_int)
             }
+            Ok(None) | Err(_) if self.started => Err(self.cut()),
+            Ok(None) if self.deadline.is_some_and(|d| Instant::now() >= d) => {
+                self.r.log(Level::Error, &format!(
+                    "[WSGI-RS-E405] request-timeout ({} s) exceeded in daemon process group '{}'; answering 504",
+                    self.g.conf.request_timeout, self.g.conf.name));
+                Err(ffi::HTTP_GATEWAY_TIME_OUT as c_int)
+            }
+            Ok(None) => Err(self.fail_502("closed the connection before sending a response")),
             Err(e) => Err(self.fail_502(&e.to_string())),
         }
     }
@@ -380,7 +391,12 @@ impl<'g> Relay<'g> {
                 self.pid = wire::Cursor(payload).u32().ok().map(|p| p as i32);
                 None
             }
-            Kind::Fail => Some(self.failed(payload)),
+            // only an HTTP error status: 0, -1 or -3 would be OK,
+            // DECLINED or SUSPENDED to httpd (a hung request)
+            Kind::Fail => Some(match trust::fail_status(wire::Cursor(payload).u32().ok()) {
+                Ok(status) => self.failed(status),
+                Err(why) => self.protocol_error(&why),
+            }),
             Kind::Start => self.start(payload),
             Kind::End => {
                 let _ = self.backend.finish();
@@ -390,16 +406,12 @@ impl<'g> Relay<'g> {
                 self.backend.abort();
                 Some(ffi::OK as c_int)
             }
-            _ => Some(self.fail_502("unexpected frame")),
+            _ => Some(self.protocol_error(&format!("unexpected {kind:?} frame"))),
         }
     }
 
     /// The daemon answered a status without a response.
-    fn failed(&self, payload: &[u8]) -> c_int {
-        let status = match super::trust::fail_status(wire::Cursor(payload).u32().ok()) {
-            Ok(status) => status,
-            Err(why) => return self.fail_502(&why),
-        };
+    fn failed(&self, status: c_int) -> c_int {
         if status == 504 {
             let c = &self.g.conf;
             self.r.log(Level::Error, &format!(
@@ -425,10 +437,10 @@ impl<'g> Relay<'g> {
             return Some(self.fail_502(&why));
         }
         let Ok((status, line, headers)) = wire::decode_start(payload) else {
-            return Some(self.fail_502("bad response headers"));
+            return Some(self.protocol_error("undecodable Start frame"));
         };
-        if !super::trust::start_status_ok(status) {
-            return Some(self.fail_502(&format!("sent HTTP status {status}")));
+        if !trust::start_status_ok(status) {
+            return Some(self.protocol_error(&format!("sent HTTP status {status}")));
         }
         let location = headers
             .iter()
@@ -461,6 +473,24 @@ impl<'g> Relay<'g> {
 
     fn fail_502(&self, why: &str) -> c_int {
         fail_502(self.r, self.g, self.pid, why)
+    }
+
+    /// The daemon sent something the protocol does not allow (it is
+    /// alive; nothing says it died): 502, or a cut response once started.
+    fn protocol_error(&mut self, why: &str) -> c_int {
+        let pid = self
+            .pid
+            .map_or("pid unknown".into(), |p| format!("pid {p}"));
+        self.r.log(Level::Error, &format!(
+            "[WSGI-RS-E437] protocol error from daemon process of group '{}' ({pid}) for request {}: {why}; {}",
+            self.g.conf.name, lossy(self.r.log_id().unwrap_or(b"-")),
+            if self.started { "the response was cut" } else { "answering 502" }
+        ));
+        if self.started {
+            self.backend.abort();
+            return ffi::OK as c_int;
+        }
+        ffi::HTTP_BAD_GATEWAY as c_int
     }
 }
 
@@ -495,7 +525,7 @@ fn describe(pid: Option<i32>) -> String {
             format!("pid {p}, killed by signal {}", libc::WTERMSIG(st))
         }
         Some(st) => format!("pid {p}, exited with status {}", libc::WEXITSTATUS(st)),
-        None => format!("pid {p}"),
+        None => format!("pid {p}; the supervisor logs how it ended"),
     }
 }
 
@@ -537,28 +567,22 @@ fn fold_repeated(headers: Vec<(String, String)>) -> Vec<(String, String)> {
     out
 }
 
-/// Connects, retrying while the group turns over (refused, missing or
-/// full socket) until `timeout` seconds.
-fn connect(path: &std::path::Path, timeout: u64) -> std::io::Result<UnixStream> {
-    let deadline = Instant::now() + Duration::from_secs(timeout.max(1));
-    let start = Instant::now();
-    loop {
-        match UnixStream::connect(path) {
-            Ok(s) => return Ok(s),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    ErrorKind::ConnectionRefused | ErrorKind::NotFound | ErrorKind::WouldBlock
-                ) && Instant::now() < deadline =>
-            {
-                let step = if start.elapsed() < Duration::from_secs(2) {
-                    50
-                } else {
-                    500
-                };
-                std::thread::sleep(Duration::from_millis(step));
-            }
-            Err(e) => return Err(e),
-        }
-    }
+/// Connects to the group's socket within `connect-timeout`, without
+/// ever blocking on a full listen queue; 503 with a logged reason.
+fn connect_group(r: Request, g: &GroupEntry) -> Result<UnixStream, c_int> {
+    let c = &g.conf;
+    let timeout = Duration::from_secs(c.connect_timeout);
+    let why = match super::connect::connect(&g.socket, timeout) {
+        Ok(stream) => return Ok(stream),
+        Err(ConnectError::BacklogFull) => format!(
+            "[WSGI-RS-E438] the listen queue of daemon process group '{}' stayed full (listen-backlog={}) for connect-timeout ({} s); answering 503",
+            c.name, c.listen_backlog, c.connect_timeout
+        ),
+        Err(ConnectError::Io(e)) => format!(
+            "[WSGI-RS-E404] Unable to connect to WSGI daemon process '{}' on '{}' within connect-timeout ({} s): {e}; answering 503",
+            c.name, g.socket.display(), c.connect_timeout
+        ),
+    };
+    r.log(Level::Error, &why);
+    Err(ffi::HTTP_SERVICE_UNAVAILABLE as c_int)
 }

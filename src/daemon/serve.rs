@@ -31,6 +31,11 @@ struct Slot {
     request_id: String,
     /// The timeout has been handled once.
     fired: bool,
+    /// The request's application group: `RequestTimeout` is raised in
+    /// the thread's state of that interpreter.
+    group: String,
+    /// When `RequestTimeout` was raised (for `interrupt-timeout`).
+    fired_at: Option<Instant>,
     /// The connection, shut down when the timeout fires so the thread's
     /// next write fails.
     stream: Option<Arc<UnixStream>>,
@@ -63,6 +68,9 @@ pub struct Shared {
     loaded: AtomicBool,
     /// The WSGI script failed to load at least once.
     load_failed: AtomicBool,
+    /// A thread has not unwound `interrupt-timeout` after
+    /// `RequestTimeout` was raised in it: the process is replaced.
+    wedged: AtomicBool,
 }
 
 impl Shared {
@@ -79,6 +87,7 @@ impl Shared {
             served: AtomicU64::new(0),
             loaded: AtomicBool::new(false),
             load_failed: AtomicBool::new(false),
+            wedged: AtomicBool::new(false),
             active: AtomicUsize::new(0),
             engaged: AtomicUsize::new(0),
             last_activity: AtomicU64::new(super::worker::now_s()),
@@ -98,13 +107,19 @@ impl Shared {
     pub fn idle_secs(&self) -> u64 {
         super::worker::now_s().saturating_sub(self.last_activity.load(Ordering::Relaxed))
     }
+    /// A request thread is stuck past `interrupt-timeout`.
+    pub fn wedged(&self) -> bool {
+        self.wedged.load(Ordering::SeqCst)
+    }
     pub fn stop_accepting(&self) {
         self.stopping.store(true, Ordering::SeqCst);
     }
 
     /// Fires `request-timeout` for requests past their deadline: logs
-    /// the thread's Python stack, raises in it, and cuts its connection
-    /// (the Apache child answers 504 at the same deadline).
+    /// the thread's Python stack, raises `mod_wsgi.RequestTimeout` in it,
+    /// and cuts its connection (the Apache child answers 504 at the same
+    /// deadline). A thread still in its request `interrupt-timeout`
+    /// later (blocked in C code) marks the process wedged.
     pub fn check_request_timeouts(&self) {
         let limit = self.conf.request_timeout;
         if limit == 0 {
@@ -112,36 +127,56 @@ impl Shared {
         }
         let mut slots = self.slots.lock();
         for slot in slots.iter_mut().flatten() {
-            if slot.fired || slot.started.elapsed() < Duration::from_secs(limit) {
+            if slot.fired {
+                self.check_unwound(slot);
+                continue;
+            }
+            if slot.started.elapsed() < Duration::from_secs(limit) {
                 continue;
             }
             slot.fired = true;
+            slot.fired_at = Some(Instant::now());
             super::dlog(Level::Error, &format!(
-                "[WSGI-RS-E405] request {} exceeded request-timeout ({limit} s) in daemon process {} of group '{}'; the client gets 504; Python stack of the thread follows",
+                "[WSGI-RS-E405] request {} exceeded request-timeout ({limit} s) in daemon process {} of group '{}'; the client gets 504; Python stack of the thread follows, then mod_wsgi.RequestTimeout is raised in it",
                 slot.request_id, std::process::id(), self.conf.name
             ));
             if let Some(s) = slot.stream.take() {
                 let _ = s.shutdown(Shutdown::Both);
             }
-            let thread = slot.thread;
-            let _ = std::thread::Builder::new()
-                .spawn(move || dump_stacks("request-timeout", Some(thread)));
+            let (thread, group) = (slot.thread, slot.group.clone());
+            let _ = std::thread::Builder::new().spawn(move || {
+                dump_stacks("request-timeout", Some(thread));
+                interp::raise_request_timeout(&group, thread);
+            });
         }
+    }
+
+    /// `interrupt-timeout` after `RequestTimeout` was raised, the thread
+    /// still serves the request: the process is replaced gracefully
+    /// (`interrupt-timeout=0`: never).
+    fn check_unwound(&self, slot: &Slot) {
+        let wait = self.conf.interrupt_timeout;
+        let Some(at) = slot.fired_at else { return };
+        if wait == 0 || self.wedged() || at.elapsed() < Duration::from_secs(wait) {
+            return;
+        }
+        self.wedged.store(true, Ordering::SeqCst);
+        super::dlog(Level::Error, &format!(
+            "[WSGI-RS-E439] request {} has not unwound {wait} s (interrupt-timeout) after mod_wsgi.RequestTimeout was raised in its thread (blocked in C code?); replacing daemon process {} of group '{}' gracefully",
+            slot.request_id, std::process::id(), self.conf.name
+        ));
     }
 }
 
-/// Logs the Python stack of `thread` (or of every thread), and for a
-/// single thread raises `RuntimeError` in it so the request unwinds.
+/// Logs the Python stack of `thread` (or of every thread).
 pub fn dump_stacks(why: &str, thread: Option<u64>) {
     let code = format!(
-        "import sys, traceback, ctypes\n\
+        "import sys, traceback\n\
          frames = sys._current_frames()\n\
          for ident, frame in frames.items():\n\
          \x20   if {sel} and ident != {t}: continue\n\
          \x20   for line in ''.join(traceback.format_stack(frame)).rstrip().splitlines():\n\
          \x20       sys.stderr.write('[{why}] thread %d: %s\\n' % (ident, line))\n\
-         if {sel}:\n\
-         \x20   ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong({t}), ctypes.py_object(RuntimeError('request-timeout exceeded')))\n\
          sys.stderr.flush()\n",
         sel = if thread.is_some() { "True" } else { "False" },
         t = thread.unwrap_or(0),
@@ -201,12 +236,26 @@ pub fn worker_loop(sh: &Shared) {
         thread_requests += 1;
         let total = sh.total.fetch_add(1, Ordering::Relaxed) + 1;
         handle(sh, index, thread, stream, (thread_requests, total));
-        sh.slots.lock()[index] = None;
+        release_slot(sh, index);
         sh.served.fetch_add(1, Ordering::Relaxed);
         sh.last_activity
             .store(super::worker::now_s(), Ordering::Relaxed);
         sh.active.fetch_sub(1, Ordering::SeqCst);
         sh.engaged.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The thread is done with its request; one that had `RequestTimeout`
+/// raised in it says it unwound (the process stays).
+fn release_slot(sh: &Shared, index: usize) {
+    let Some(slot) = sh.slots.lock()[index].take() else {
+        return;
+    };
+    if let Some(at) = slot.fired_at {
+        super::dlog(Level::Info, &format!(
+            "[WSGI-RS-I440] request {} unwound {:.1} s after mod_wsgi.RequestTimeout was raised in its thread; daemon process {} of group '{}' keeps serving",
+            slot.request_id, at.elapsed().as_secs_f64(), std::process::id(), sh.conf.name
+        ));
     }
 }
 
@@ -266,6 +315,8 @@ fn handle(sh: &Shared, index: usize, thread: u64, stream: UnixStream, counts: (u
         started: Instant::now(),
         request_id: head.request_id.clone(),
         fired: false,
+        group: head.application_group.clone(),
+        fired_at: None,
         stream: Some(stream.clone()),
     });
     let mut vars = CgiVars::default();

@@ -222,7 +222,7 @@ fn run(g: &GroupEntry, fd: RawFd, argv: Argv, parent: i32) -> i32 {
     while !TERM.load(Ordering::SeqCst) {
         procs.fill(|| spawn_daemon(g, fd, argv, notify_r, notify_w));
         procs.forward_signals();
-        if sock::wait_readable(notify_r, Some(Duration::from_millis(500))) {
+        if wait_notify(notify_r, Duration::from_millis(500)) {
             procs.recycling(notify_r);
         }
         procs.reap(name);
@@ -389,6 +389,19 @@ fn shutdown(slots: &[Option<(i32, Instant)>], draining: &[i32], secs: u64) {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// Waits for a recycle notice on the pipe; false on timeout or when a
+/// signal arrived (SIGTERM, SIGCHLD are handled at once, not after the
+/// rest of the wait).
+fn wait_notify(fd: RawFd, wait: Duration) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd; EINTR simply returns -1.
+    unsafe { libc::poll(&mut p, 1, wait.as_millis() as libc::c_int) > 0 }
 }
 
 fn pipe() -> (RawFd, RawFd) {

@@ -21,9 +21,15 @@
 
 use std::io::{self, IoSlice, Read, Write};
 
-/// Largest frame payload a reader accepts (the CGI variables of one
-/// request, or one body chunk).
+/// Largest frame payload a reader accepts and a writer sends (the CGI
+/// variables of one request, the response headers, or one body chunk).
+/// Both ends check it, so a length never has to be cut to 32 bits.
 pub const MAX_FRAME: usize = 16 * 1024 * 1024;
+
+/// Largest payload of one [`Kind::Data`] frame a daemon sends: an app
+/// write or item of any size goes out as frames of at most this many
+/// bytes (well below [`MAX_FRAME`]).
+pub const DATA_FRAME: usize = 1024 * 1024;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -58,12 +64,50 @@ impl Kind {
     }
 }
 
-/// The 5-byte prefix of a frame.
+/// The 5-byte prefix of a frame; `len` is at most [`MAX_FRAME`] (the
+/// writers check it with [`check_len`] first).
 pub fn prefix(kind: Kind, len: usize) -> [u8; 5] {
-    let l = (len as u32).to_le_bytes();
+    debug_assert!(len <= MAX_FRAME);
+    let l = (len.min(u32::MAX as usize) as u32).to_le_bytes();
     [kind as u8, l[0], l[1], l[2], l[3]]
 }
 
+/// A frame payload length a writer may send: at most [`MAX_FRAME`], the
+/// limit the reader enforces.
+pub fn check_len(len: usize) -> io::Result<()> {
+    if len > MAX_FRAME {
+        return Err(bad(&format!(
+            "frame of {len} bytes exceeds the limit of {MAX_FRAME} bytes"
+        )));
+    }
+    Ok(())
+}
+
+/// Splits `parts` (one app write) into frame payloads of at most `max`
+/// bytes each, without copying: each inner list is one frame's parts.
+pub fn split_frames<'a>(parts: &[&'a [u8]], max: usize) -> Vec<Vec<&'a [u8]>> {
+    let max = max.max(1);
+    let mut frames = vec![Vec::new()];
+    let mut room = max;
+    for part in parts {
+        let mut rest: &'a [u8] = part;
+        while !rest.is_empty() {
+            if room == 0 {
+                frames.push(Vec::new());
+                room = max;
+            }
+            let (head, tail) = rest.split_at(rest.len().min(room));
+            frames.last_mut().expect("never empty").push(head);
+            room -= head.len();
+            rest = tail;
+        }
+    }
+    frames
+}
+
+/// A field inside a payload: `len: u32` + bytes. A field longer than
+/// `u32::MAX` makes the payload exceed [`MAX_FRAME`], which
+/// [`write_frame`] refuses, so the cut length never goes out.
 fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
     out.extend_from_slice(&(b.len() as u32).to_le_bytes());
     out.extend_from_slice(b);
@@ -304,9 +348,7 @@ pub fn decode_file(payload: &[u8]) -> io::Result<(u64, u64)> {
 /// as few system calls as the socket allows (one, normally).
 pub fn write_frame<W: Write>(w: &mut W, kind: Kind, parts: &[&[u8]]) -> io::Result<()> {
     let len: usize = parts.iter().map(|p| p.len()).sum();
-    if len > u32::MAX as usize {
-        return Err(bad("frame too large"));
-    }
+    check_len(len)?;
     let head = prefix(kind, len);
     let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(parts.len() + 1);
     slices.push(IoSlice::new(&head));
@@ -470,9 +512,7 @@ impl<R: Read> FrameReader<R> {
         }
         let kind = Kind::from_u8(head[0]).ok_or_else(|| bad("unknown frame kind"))?;
         let len = u32::from_le_bytes([head[1], head[2], head[3], head[4]]) as usize;
-        if len > MAX_FRAME {
-            return Err(bad("frame too large"));
-        }
+        check_len(len)?;
         Ok(Some((kind, len)))
     }
 

@@ -242,6 +242,9 @@ fn monitor(g: &GroupEntry, sh: &Shared, probe: &AtomicU64, notify: RawFd) {
             Some(("startup-timeout: the WSGI script has not loaded", 0))
         } else if c.restart_interval > 0 && started.elapsed().as_secs() >= c.restart_interval {
             Some(("restart-interval", c.graceful_timeout))
+        } else if sh.wedged() {
+            let why = "request-timeout: a thread did not unwind within interrupt-timeout";
+            Some((why, c.graceful_timeout))
         } else if c.inactivity_timeout > 0
             && sh.active() == 0
             && sh.idle_secs() >= c.inactivity_timeout

@@ -89,6 +89,14 @@ def text_stream(handle, name):
                             errors='replace', line_buffering=True)
 
 
+class RequestTimeout(BaseException):
+    """Raised in a daemon request's thread when the request has run past
+    request-timeout (its client has had a 504). A BaseException, so a
+    plain `except Exception` does not swallow it; `finally` blocks run."""
+
+    __module__ = 'mod_wsgi'
+
+
 class Input(object):
     """wsgi.input: the request body."""
 
@@ -368,6 +376,7 @@ def configure(version, apache_version, threads, processes, python_path,
     module.maximum_processes = processes
     module.threads_per_process = threads
     module.FileWrapper = FileWrapper
+    module.RequestTimeout = RequestTimeout
     module.subscribe_events = subscribe_events
     module.subscribe_shutdown = subscribe_shutdown
     module.event_callbacks = []

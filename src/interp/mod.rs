@@ -11,6 +11,7 @@ mod extensions;
 pub mod handle;
 mod init;
 mod interpreters;
+mod interrupt;
 mod strings;
 mod thread;
 
@@ -18,5 +19,6 @@ pub use bootstrap::{import_script, load_app, LoadError, Prepare};
 pub use build_info::python_version;
 pub use init::{finalize, initialize, is_initialized, Settings};
 pub use interpreters::{group_names, with_group};
+pub use interrupt::raise_request_timeout;
 pub use strings::{bytes_filled, latin1, module, request_capsule};
 pub use thread::with_python;

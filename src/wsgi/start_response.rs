@@ -162,8 +162,8 @@ pub fn _native_start_response<'py>(
         }
     }
     let parsed = parse_status(status).and_then(|s| {
-        let headers = parse_headers(headers)?;
-        let length = content_length(&headers)?;
+        let mut headers = parse_headers(headers)?;
+        let length = content_length(&this.ctx, &mut headers)?;
         Ok((s, headers, length))
     });
     let (status_line, header_list, content_length) =
@@ -213,16 +213,59 @@ pub fn _native_write(
     }
 }
 
-fn content_length(headers: &[(String, String)]) -> PyResult<Option<u64>> {
-    match headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-    {
-        None => Ok(None),
-        Some((_, v)) => v.trim().parse::<u64>().map(Some).map_err(|_| {
-            PyValueError::new_err(format!("invalid Content-Length header value {v:?}"))
-        }),
-    }
+/// The response's one Content-Length: every `Content-Length` header must
+/// be a plain decimal that fits Apache's signed 64-bit length, and
+/// repeated ones must agree; the repeats are dropped, so the value that
+/// limits the body is the one the client sees. Else an error for a 500
+/// before anything is sent.
+pub fn one_content_length(headers: &mut Vec<(String, String)>) -> Result<Option<u64>, String> {
+    let mut found: Option<u64> = None;
+    let mut err = None;
+    headers.retain(|(name, value)| {
+        if !name.eq_ignore_ascii_case("content-length") || err.is_some() {
+            return true;
+        }
+        let v = value.trim();
+        let parsed = (!v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| v.parse::<i64>().ok())
+            .flatten()
+            .map(|n| n as u64);
+        match (parsed, found) {
+            (None, _) => {
+                err = Some(format!(
+                    "invalid Content-Length header value {value:?} (a decimal from 0 to {})",
+                    i64::MAX
+                ));
+                true
+            }
+            (Some(n), None) => {
+                found = Some(n);
+                true
+            }
+            (Some(n), Some(first)) if n == first => false,
+            (Some(n), Some(first)) => {
+                err = Some(format!(
+                    "differing Content-Length headers ({first} and {n})"
+                ));
+                true
+            }
+        }
+    });
+    err.map_or(Ok(found), Err)
+}
+
+/// [`one_content_length`] for `start_response`: a refusal is logged
+/// with its code and raised as `ValueError` (the app's 500).
+fn content_length(ctx: &RequestCtx, headers: &mut Vec<(String, String)>) -> PyResult<Option<u64>> {
+    one_content_length(headers).map_err(|why| {
+        ctx.with(|b| {
+            b.log(
+                super::LogLevel::Error,
+                &format!("[WSGI-RS-E111] start_response() refused: {why}; the response is a 500"),
+            )
+        });
+        PyValueError::new_err(why)
+    })
 }
 
 /// Re-raises the exception in `exc_info` (type, value, traceback).
