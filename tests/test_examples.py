@@ -150,6 +150,8 @@ class Served:
     def stop(self):
         """Ctrl-C to the whole process group; returns the exit status."""
         if self.proc.poll() is None:
+            # the same httpd race at stop as in harness/apache.py
+            _ap.wait_closing_connections(self.port)
             try:
                 os.killpg(self.pgid, signal.SIGINT)
             except ProcessLookupError:

@@ -144,6 +144,26 @@ def _closing_connections(port: int) -> int:
     return count
 
 
+def wait_closing_connections(port: int, timeout: float = 2) -> None:
+    """Wait (bounded) until no connection to the port is half closed.
+
+    httpd's event MPM has a use-after-free at an ungraceful stop: the
+    main thread's close_worker_sockets() reads every worker's socket
+    while a worker that is just closing its connection destroys the
+    connection's pool (and its allocator's mmap'd memory) before it
+    clears its worker_sockets[] slot.  The child then dies of SIGSEGV
+    in apr_os_sock_get(), no module code on any stack.  A test that
+    stops Apache right after its last response (the client already
+    closed, the server side in CLOSE_WAIT while a worker reads the
+    EOF) hits that window now and then under load, so the harness lets
+    such connections finish first.  Tests that stop Apache during a
+    request still do so.
+    """
+    deadline = time.time() + timeout
+    while _closing_connections(port) and time.time() < deadline:
+        time.sleep(0.01)
+
+
 def default_module() -> str:
     m = os.environ.get("MWRS_TEST_MODULE", "rs").strip() or "rs"
     if m not in ("rs", "mod_wsgi"):
@@ -475,7 +495,7 @@ class Apache:
             return
         self.started = False
         pid = self.pid()
-        self._wait_closing_connections()
+        wait_closing_connections(self.port)
         try:
             self._httpd("-k", "stop", timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -484,25 +504,6 @@ class Apache:
         while pid and _alive(pid) and time.time() < deadline:
             time.sleep(0.05)
         self._kill_leftovers(pid)
-
-    def _wait_closing_connections(self, timeout: float = 2) -> None:
-        """Wait (bounded) until no connection to the port is half closed.
-
-        httpd's event MPM has a use-after-free at an ungraceful stop: the
-        main thread's close_worker_sockets() reads every worker's socket
-        while a worker that is just closing its connection destroys the
-        connection's pool (and its allocator's mmap'd memory) before it
-        clears its worker_sockets[] slot.  The child then dies of SIGSEGV
-        in apr_os_sock_get(), no module code on any stack.  A test that
-        stops Apache right after its last response (the client already
-        closed, the server side in CLOSE_WAIT while a worker reads the
-        EOF) hits that window now and then under load, so the harness lets
-        such connections finish first.  Tests that stop Apache during a
-        request still do so.
-        """
-        deadline = time.time() + timeout
-        while _closing_connections(self.port) and time.time() < deadline:
-            time.sleep(0.01)
 
     def _kill_leftovers(self, pid: Optional[int]) -> None:
         # The parent daemonises with setsid(), so its children share its
