@@ -1,13 +1,16 @@
 //! One cache, whatever holds it: the LMDB file of this machine or a
 //! Redis server. The Python layer sees only this.
 
+use std::sync::Arc;
+
 use super::lmdb::Lmdb;
 use super::redis::RedisCache;
 use super::{Error, Stats};
 
 pub enum Cache {
     Lmdb(Lmdb),
-    Redis(RedisCache),
+    /// Shared with the renewal threads of the locks held on it.
+    Redis(Arc<RedisCache>),
 }
 
 macro_rules! both {

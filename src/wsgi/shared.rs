@@ -216,11 +216,12 @@ fn _native_cache_stats<'py>(
 }
 
 #[pyfunction]
-#[pyo3(signature = (name, timeout=None))]
+#[pyo3(signature = (name, timeout=None, cache=None))]
 fn _native_lock_acquire<'py>(
     py: Python<'py>,
     name: &str,
     timeout: Option<f64>,
+    cache: Option<&str>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let timeout = match timeout {
         Some(t) if !(t >= 0.0 && t.is_finite()) => {
@@ -231,17 +232,19 @@ fn _native_lock_acquire<'py>(
         t => t.map(Duration::from_secs_f64),
     };
     let held = py
-        .detach(|| store::lock(name, timeout))
+        .detach(|| store::lock(name, timeout, cache))
         .map_err(|e| raise(py, e))?;
     Ok(handle::new(py, LockHandle(Mutex::new(Some(held))))?.into_any())
 }
 
 #[pyfunction]
 fn _native_lock_release(h: &Bound<'_, PyAny>) -> PyResult<()> {
-    handle::get::<LockHandle>(h)?
+    let held = handle::get::<LockHandle>(h)?
         .0
         .lock()
         .take()
-        .map(drop)
-        .ok_or_else(|| PyRuntimeError::new_err("lock is not held"))
+        .ok_or_else(|| PyRuntimeError::new_err("lock is not held"))?;
+    // Releasing a Redis lock is a round trip to the server.
+    h.py().detach(|| drop(held));
+    Ok(())
 }

@@ -118,6 +118,11 @@ class Cache(object):
     def stats(self):
         return _native_cache_stats(self._h)
 
+    def lock(self, name, timeout=None):
+        """mod_wsgi_rs.lock(name, timeout, cache=<this cache>): on a Redis
+        cache, a lock across every machine using that server."""
+        return lock(name, timeout, cache=self.name)
+
 
 _caches = {}
 _caches_lock = threading.Lock()
@@ -141,31 +146,37 @@ _held = threading.local()
 class lock(object):
     """A named lock held across the server's processes and threads:
 
-        with mod_wsgi_rs.lock('name', timeout=None): ...
+        with mod_wsgi_rs.lock('name', timeout=None, cache=None): ...
 
-    The kernel releases it if its holder dies. Not re-entrant: taking a
-    lock this thread already holds raises RuntimeError."""
+    The kernel releases it if its holder dies. With cache= naming a
+    redis:// WSGISharedCache the lock lives on that server, for every
+    machine using it, and frees itself a lease after its holder died.
+    Not re-entrant: taking a lock this thread already holds raises
+    RuntimeError."""
 
-    def __init__(self, name, timeout=None):
+    def __init__(self, name, timeout=None, cache=None):
         if not isinstance(name, str):
             raise TypeError('lock names are str')
+        if cache is not None and not isinstance(cache, str):
+            raise TypeError('cache= is the name of a WSGISharedCache (a str)')
         self.name = name
         self.timeout = timeout
+        self.cache = cache
         self._h = None
 
     def acquire(self):
         names = _held.__dict__.setdefault('names', set())
-        if self.name in names:
+        if (self.cache, self.name) in names:
             raise RuntimeError('lock %r is already held by this thread' % self.name)
-        self._h = _native_lock_acquire(self.name, self.timeout)
-        names.add(self.name)
+        self._h = _native_lock_acquire(self.name, self.timeout, self.cache)
+        names.add((self.cache, self.name))
         return True
 
     def release(self):
         h, self._h = self._h, None
         if h is None:
             raise RuntimeError('lock %r is not held' % self.name)
-        _held.__dict__.setdefault('names', set()).discard(self.name)
+        _held.__dict__.setdefault('names', set()).discard((self.cache, self.name))
         _native_lock_release(h)
 
     def __enter__(self):
