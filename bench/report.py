@@ -55,6 +55,17 @@ def fmt_us(v):
     return "%.2f ms" % (v / 1000) if v >= 1000 else "%d µs" % v
 
 
+def shared_state_section(path):
+    """bench/SHARED-STATE.md (written by bench/shared_state.py, a run of
+    its own) as a section of RESULTS.md: its title becomes the section's,
+    its text follows unchanged."""
+    with open(path) as f:
+        lines = f.read().strip().splitlines()
+    title = lines[0].lstrip("# ").strip()
+    body = "\n".join(lines[1:]).strip()
+    return "## %s (`bench/shared_state.py`, from `bench/SHARED-STATE.md`)\n\n%s\n" % (title, body)
+
+
 def main():
     path = sys.argv[1] if len(sys.argv) > 1 else newest(os.path.join(BENCH, "results", "*-full*.json"))
     if not path:
@@ -321,6 +332,10 @@ def main():
         w("")
         w("Top functions (exclusive Ir): `bench/results/profile-*-<module>-<route>.txt`.")
         w("")
+
+    shared = os.path.join(BENCH, "SHARED-STATE.md")
+    if outdir == BENCH and os.path.exists(shared):
+        w(shared_state_section(shared))
 
     notes = os.path.join(BENCH, "results", "findings.md")
     if outdir == BENCH and os.path.exists(notes):

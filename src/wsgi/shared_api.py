@@ -81,7 +81,7 @@ class Cache(object):
         return '<mod_wsgi_rs.Cache %r>' % self.name
 
     def get(self, key, default=None):
-        value = _native_cache_get_many(self._h, [_key(key)])[0]
+        value = _native_cache_get(self._h, key)
         return default if value is None else value
 
     def set(self, key, value, ttl=None):
@@ -94,10 +94,12 @@ class Cache(object):
         return _native_cache_delete(self._h, _key(key))
 
     def incr(self, key, delta=1, ttl=None):
-        return _native_cache_incr(self._h, _key(key), int(delta), _ttl(ttl))
+        # the common call (an int delta, no ttl) converts nothing here
+        return _native_cache_incr(self._h, key, delta if type(delta) is int else int(delta),
+                                  None if ttl is None else _ttl(ttl))
 
     def decr(self, key, delta=1, ttl=None):
-        return _native_cache_incr(self._h, _key(key), -int(delta), _ttl(ttl))
+        return _native_cache_incr(self._h, key, -int(delta), None if ttl is None else _ttl(ttl))
 
     def get_many(self, keys):
         """The keys that have a value, as a dict (keys as given)."""
