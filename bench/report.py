@@ -91,7 +91,7 @@ def matrix_section(tag):
                         "`On` can only beat `Off` with two idle cores: read the ratio with the load averages "
                         "it prints." % (tag, gil[-1]), "", "```", f.read().strip(), "```", ""]
     if not runs:
-        return "\n".join(["## Matrix root %s (`tests/matrix %s`)" % (tag, tag), ""] + gil_text)
+        return "\n".join(["## `tests/matrix %s`: per-interpreter GIL" % tag, ""] + gil_text)
     name = ([f for f in runs if MATRIX_RUN.match(f)["kind"] == "full"] or runs)[-1]
     d = load(os.path.join(BENCH, "results", name))
     meta, cfg = d["meta"], d["meta"]["config"]
