@@ -115,7 +115,7 @@ def test_service_is_restarted_when_it_returns(service):
     assert started and first in started, marks(ap, "started")
     assert marks(ap, "finally")[:1] == [first]
     assert marks(ap, "systemexit") == []
-    assert ap.wait_log(r"WSGI-RS-I452\] the service scripts of daemon process %d of group 'svc' have returned" % first)
+    assert ap.wait_log(r"WSGI-RS-I455\] the service scripts of daemon process %d of group 'svc' have returned" % first)
     assert wait_for(lambda: not alive(first))
     (second,) = [p for p in started if p != first]
     assert wait_for(lambda: second in marks(ap, "heartbeat"))

@@ -159,7 +159,7 @@ del _mod_wsgi_rs_exit\n",
     super::dlog(
         Level::Info,
         &format!(
-        "[WSGI-RS-I452] the service scripts of daemon process {} of group '{name}' have returned; \
+        "[WSGI-RS-I455] the service scripts of daemon process {} of group '{name}' have returned; \
          the process exits and is replaced",
         std::process::id()
     ),
