@@ -19,6 +19,7 @@ def application(environ, start_response):
     tag = environ["QUERY_STRING"]
     environ["wsgi.errors"].write("errors-stream-%s\\n" % tag)
     print("stderr-print-%s" % tag, file=sys.stderr)
+    os.write(2, ("fd2-write-%s\\n" % tag).encode())
     if "boom" in environ.get("PATH_INFO", ""):
         raise RuntimeError("traceback-%s" % tag)
     start_response("200 OK", [("Content-Type", "text/plain")])
@@ -78,10 +79,13 @@ def test_vhost_group_logs_to_the_vhost_error_log(make_apache_fn):
     assert requests.get(ap.url("/n?in-vhost"), headers={"Host": "v.example"}, timeout=10).status_code == 200
     assert requests.get(ap.url("/n/boom?in-vhost"), headers={"Host": "v.example"}, timeout=10).status_code == 500
     assert requests.get(ap.url("/n?in-main"), headers={"Host": "main.example"}, timeout=10).status_code == 200
-    for line in ("errors-stream-in-vhost", "stderr-print-in-vhost", "RuntimeError: traceback-in-vhost"):
+    # (file descriptor 2 too: C extensions and faulthandler write there)
+    for line in ("errors-stream-in-vhost", "stderr-print-in-vhost", "RuntimeError: traceback-in-vhost",
+                 "fd2-write-in-vhost"):
         assert wait_text(vlog, line), read(vlog)[-2000:]
     assert wait_text(ap.error_log_path, "stderr-print-in-main"), ap.error_log()[-2000:]
     assert wait_text(ap.error_log_path, "errors-stream-in-main")
+    assert wait_text(ap.error_log_path, "fd2-write-in-main")
     main_log, vhost_log = ap.error_log(), read(vlog)
     assert "in-vhost" not in main_log
     assert "in-main" not in vhost_log

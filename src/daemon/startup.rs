@@ -68,6 +68,21 @@ pub fn defining_server(main: Server, conf: &Arc<DaemonGroup>) -> Server {
     main
 }
 
+/// Points this process's standard error (file descriptor 2: C
+/// extensions, faulthandler, Python's fatal errors) at the `ErrorLog` of
+/// the virtual host that defines its group, when that is not the main
+/// server's, as mod_wsgi does.
+pub fn stderr_to_group_log(main: Server, conf: &Arc<DaemonGroup>) {
+    let own = defining_server(main, conf);
+    let (Some(fd), main_fd) = (own.error_log_fd(), main.error_log_fd()) else {
+        return;
+    };
+    if Some(fd) != main_fd && fd != libc::STDERR_FILENO {
+        // SAFETY: dup2 of an open descriptor of this process onto 2.
+        unsafe { libc::dup2(fd, libc::STDERR_FILENO) };
+    }
+}
+
 /// Set by the daemon's signal handler: a SIGHUP / SIGUSR2 to publish.
 pub static HUP_EVENT: AtomicBool = AtomicBool::new(false);
 pub static USR2_EVENT: AtomicBool = AtomicBool::new(false);

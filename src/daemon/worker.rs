@@ -160,6 +160,7 @@ pub fn run(g: &GroupEntry, fd: RawFd, argv: Argv, notify: RawFd) -> i32 {
             on_signal as *const () as libc::sighandler_t,
         );
     }
+    startup::stderr_to_group_log(crate::apache::log::forked_server(), &g.conf);
     setup_process(g, argv);
     super::privs::clean_environment(g.conf.home.as_deref());
     if let Err(e) = start_python(g) {
