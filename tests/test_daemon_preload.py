@@ -18,8 +18,10 @@ pytestmark = pytest.mark.mwrs_only("daemon preloading of issue 14")
 RECORDER = '''
 import os, threading
 PRELOADED = threading.current_thread() is threading.main_thread()
-with open(os.path.join("@VAR@", "loaded.%s.%d" % (@TAG@, os.getpid())), "w") as f:
+_path = os.path.join("@VAR@", "loaded.%s.%d" % (@TAG@, os.getpid()))
+with open(_path + ".tmp", "w") as f:
     f.write("preloaded" if PRELOADED else "on-request")
+os.rename(_path + ".tmp", _path)  # whole, for the test's listing
 SERVED = [0]
 def application(environ, start_response):
     SERVED[0] += 1
@@ -46,7 +48,7 @@ def loads(ap, tag):
     """{pid: 'preloaded' | 'on-request'} for the script tagged `tag`."""
     out = {}
     for name in os.listdir(ap.var_dir):
-        if name.startswith("loaded.%s." % tag):
+        if name.startswith("loaded.%s." % tag) and not name.endswith(".tmp"):
             with open(ap.var_path(name)) as f:
                 out[int(name.rsplit(".", 1)[1])] = f.read()
     return out

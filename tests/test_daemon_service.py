@@ -59,11 +59,9 @@ def marks(ap, name):
 
 
 def wait_for(cond, timeout=20):
+    """cond()'s value once true, or its last value after `timeout`."""
     deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = cond()
-        if value:
-            return value
+    while not cond() and time.time() < deadline:
         time.sleep(0.05)
     return cond()
 
