@@ -198,6 +198,33 @@ def subscribe_shutdown(callback):
     return callback
 
 
+def subscribe_signals(callback):
+    """SIGHUP and SIGUSR2 of a daemon process, as 'process_signal'
+    events; in embedded mode the callback is never called (logged)."""
+    if mod_wsgi.process_group:
+        mod_wsgi.signal_callbacks.append(callback)
+    else:
+        import traceback
+        _native_server_log(6, "[WSGI-RS-I454] mod_wsgi.subscribe_signals() called outside daemon "
+                              "mode; the callback will never be called (signals reach "
+                              "subscribers only in daemon processes).")
+        for line in ''.join(traceback.format_stack(limit=5)).rstrip().splitlines():
+            _native_server_log(6, line)
+    return callback
+
+
+def publish_signal(signum, signame):
+    """Called on the daemon's signal dispatcher thread."""
+    event = {'signum': signum, 'signame': signame}
+    _fire('process_signal', dict(event))
+    for callback in list(mod_wsgi.signal_callbacks):
+        try:
+            callback('process_signal', **event)
+        except Exception:
+            import traceback
+            traceback.print_exc()
+
+
 def request_data():
     try:
         return _local.request_data
@@ -379,6 +406,8 @@ def configure(version, apache_version, threads, processes, python_path,
     module.RequestTimeout = RequestTimeout
     module.subscribe_events = subscribe_events
     module.subscribe_shutdown = subscribe_shutdown
+    module.subscribe_signals = subscribe_signals
+    module.signal_callbacks = []
     module.event_callbacks = []
     module.shutdown_callbacks = []
     module.active_requests = {}

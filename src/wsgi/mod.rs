@@ -26,6 +26,6 @@ pub use cgi::CgiVars;
 pub use environ::{build_environ, Extras};
 pub use errors::{log_process, set_process_logger, CurrentRequest};
 pub use natives::prepare_interpreter;
-pub use preload::{mtime_us, preload};
+pub use preload::{mtime_us, preload, run_service};
 pub use response::{run, traceback_lines, Outcome, RequestObjects, RunInfo};
 pub use serve::{serve, App, Served};

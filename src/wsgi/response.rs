@@ -185,6 +185,21 @@ fn fail_with_event(
     info: &RunInfo<'_>,
     f: Failure,
 ) -> Outcome {
+    if let Failure::Python(err) = &f {
+        // mod_wsgi.RequestTimeout (raised by the request-timeout monitor,
+        // or by the application itself) before the response started is a
+        // 504 with one info line, not an application error (mod_wsgi 6).
+        let timeout = objects.bootstrap.getattr("RequestTimeout");
+        if !objects.response.lock().sent
+            && timeout.is_ok_and(|t| err.matches(py, t).unwrap_or(false))
+        {
+            log(ctx, LogLevel::Info, &format!(
+                "[WSGI-RS-I441] request {} of WSGI script '{}' ended by mod_wsgi.RequestTimeout; answering 504 (no traceback: not an application error).",
+                info.request_id, info.script
+            ));
+            return Outcome::Status(504);
+        }
+    }
     if let Failure::Python(err) | Failure::BadValue(err) = &f {
         let args = (
             info.request_id,
