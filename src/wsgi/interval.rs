@@ -99,7 +99,7 @@ impl Interval {
         status: [0; 5],
     };
 
-    fn record(&mut self, s: &RequestStats) {
+    fn record(&mut self, s: &RequestStats, in_daemon: bool) {
         let gap = |a: i64, b: i64| (a - b).max(0) as u64;
         // Daemon mode splits the time before the application into
         // Apache (server), the listen queue and the daemon's own part.
@@ -124,8 +124,11 @@ impl Interval {
             s.input_time,
             s.output_time,
         ];
-        for (phase, us) in self.phases.iter_mut().zip(times) {
-            phase.record(us);
+        for (i, (phase, us)) in self.phases.iter_mut().zip(times).enumerate() {
+            // queue and daemon times exist in daemon processes only
+            if in_daemon || !matches!(i, 1 | 2) {
+                phase.record(us);
+            }
         }
         self.gil_wait_count += s.gil_wait_count;
         self.input_bytes += s.input_bytes;
@@ -289,7 +292,8 @@ pub fn request_end(s: &RequestStats, now: i64) {
             t.busy_since = 0;
         }
         if p.recording.is_some() {
-            p.interval.record(s);
+            let daemon = p.daemon;
+            p.interval.record(s, daemon);
         }
         p.utilization(now, -1);
     });
