@@ -163,19 +163,36 @@ pub fn run(
     let cpu_start = stats::thread_cpu();
     interval::request_begin(info.thread_id, stats.application_start);
     stats::set_current(stats);
-    let mut outcome = call_app(py, app, environ, objects, ctx, info);
+    let response = &objects.response;
+    let mut outcome = match objects.bootstrap.call_method1(
+        "begin_request",
+        (environ, app, info.request_id, info.thread_id),
+    ) {
+        Err(e) => fail(py, ctx, response, info, Failure::Python(e)),
+        Ok(app) => match app.call1((environ, &objects.start_response)) {
+            Ok(result) => {
+                let body = send_body(py, &result, objects, ctx);
+                let closed = close_iterable(&result).map_err(Failure::from);
+                match (body, closed) {
+                    (Err(f), _) => fail_with_event(py, objects, ctx, info, f),
+                    // The whole body went out: a failing close() is logged
+                    // but does not spoil a complete response.
+                    (Ok(()), Err(f)) if response.lock().sent => {
+                        log_failure(py, ctx, info, "E101", f);
+                        finish(py, ctx, response, info)
+                    }
+                    (Ok(()), Err(f)) => fail_with_event(py, objects, ctx, info, f),
+                    (Ok(()), Ok(())) => finish(py, ctx, response, info),
+                }
+            }
+            Err(e) => fail_with_event(py, objects, ctx, info, Failure::Python(e)),
+        },
+    };
     objects.flush_errors();
-    let response = objects.response.lock();
-    if outcome == Outcome::Done && !response.sent {
+    if outcome == Outcome::Done && !response.lock().sent {
         outcome = Outcome::Status(500);
     }
-    stats.status = match outcome {
-        Outcome::Status(s) => s,
-        Outcome::Done => response.status.as_ref().map_or(500, |s| s.0),
-    };
-    stats.output_bytes = response.written;
-    drop(response);
-    finish_stats(stats, ctx, cpu_start);
+    finish_stats(stats, ctx, &outcome, response, cpu_start);
     stats::set_current(stats);
     if let Err(e) = objects
         .bootstrap
@@ -188,8 +205,22 @@ pub fn run(
 }
 
 /// Completes the measurements at the end of the application.
-fn finish_stats(stats: &mut RequestStats, ctx: &RequestCtx, cpu_start: Option<(u64, u64)>) {
+fn finish_stats(
+    stats: &mut RequestStats,
+    ctx: &RequestCtx,
+    outcome: &Outcome,
+    response: &SharedResponse,
+    cpu_start: Option<(u64, u64)>,
+) {
     stats.application_finish = stats::now_us();
+    {
+        let response = response.lock();
+        stats.status = match outcome {
+            Outcome::Status(s) => *s,
+            Outcome::Done => response.status.as_ref().map_or(500, |s| s.0),
+        };
+        stats.output_bytes = response.written;
+    }
     ctx.io.fill(stats);
     if let (Some((u0, s0)), Some((u1, s1))) = (cpu_start, stats::thread_cpu()) {
         let (mut user, mut system) = (u1.saturating_sub(u0), s1.saturating_sub(s0));
@@ -204,43 +235,6 @@ fn finish_stats(stats: &mut RequestStats, ctx: &RequestCtx, cpu_start: Option<(u
         stats.cpu_system = system;
     }
     (stats.gil_wait, stats.gil_wait_count) = crate::interp::take_gil_wait();
-}
-
-/// `begin_request`, the application and its response.
-fn call_app(
-    py: Python<'_>,
-    app: &Bound<'_, PyAny>,
-    environ: &Bound<'_, PyDict>,
-    objects: &RequestObjects<'_>,
-    ctx: &Arc<RequestCtx>,
-    info: &RunInfo<'_>,
-) -> Outcome {
-    let response = &objects.response;
-    let app = match objects.bootstrap.call_method1(
-        "begin_request",
-        (environ, app, info.request_id, info.thread_id),
-    ) {
-        Ok(app) => app,
-        Err(e) => return fail(py, ctx, response, info, Failure::Python(e)),
-    };
-    match app.call1((environ, &objects.start_response)) {
-        Ok(result) => {
-            let body = send_body(py, &result, objects, ctx);
-            let closed = close_iterable(&result).map_err(Failure::from);
-            match (body, closed) {
-                (Err(f), _) => fail_with_event(py, objects, ctx, info, f),
-                // The whole body went out: a failing close() is logged
-                // but does not spoil a complete response.
-                (Ok(()), Err(f)) if response.lock().sent => {
-                    log_failure(py, ctx, info, "E101", f);
-                    finish(py, ctx, response, info)
-                }
-                (Ok(()), Err(f)) => fail_with_event(py, objects, ctx, info, f),
-                (Ok(()), Ok(())) => finish(py, ctx, response, info),
-            }
-        }
-        Err(e) => fail_with_event(py, objects, ctx, info, Failure::Python(e)),
-    }
 }
 
 /// Reports an application exception to `request_exception` subscribers,
