@@ -279,6 +279,10 @@ def test_request_start_queue_and_daemon_start(ap, mode):
     for key in ("request_start", "queue_start", "daemon_start"):
         assert started[key] == finished[key], key
     assert started["request_id"] == finished["request_id"]
+    # the Apache child that took the request (the daemon's peer in daemon mode)
+    assert started["server_pid"] == finished["server_pid"] > 0
+    app_pid = get_json(ap, "process-metrics")["pid"]
+    assert (started["server_pid"] == app_pid) == (mode == "embedded")
     if mode == "daemon":
         # the Apache child took the request, sent it, the daemon accepted
         # it, then ran the application

@@ -250,6 +250,7 @@ fn serve(source: &str, body: &[u8], header_only: bool) -> Served {
         request_start_us: 999_000,
         queue_start_us: 0,
         daemon_start_us: 0,
+        server_pid: 4242,
     };
     let mut stats = info.stats();
     let (outcome, result) = interp::with_python(|py| {
@@ -515,6 +516,7 @@ fn request_stats_count_the_body_read_and_the_blocks_written() {
     assert_eq!(st.output_writes, 3, "{st:?}");
     assert_eq!(st.status, 200);
     assert_eq!((st.thread_id, st.request_start), (1, 999_000));
+    assert_eq!(st.server_pid, 4242);
     assert_eq!((st.queue_start, st.daemon_start), (0, 0));
     assert_eq!(st.application_start, 1_000_000);
     assert!(st.application_finish > st.application_start, "{st:?}");

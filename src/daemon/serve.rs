@@ -435,6 +435,7 @@ impl Run<'_> {
             request_start_us: head.request_start_us,
             queue_start_us: head.queue_start_us,
             daemon_start_us: self.daemon_start,
+            server_pid: head.server_pid,
         };
         let extras = self.extras();
         let served = interp::with_group(&head.application_group, |py| {

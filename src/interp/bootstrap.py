@@ -232,18 +232,11 @@ def begin_request(environ, application, request_id, thread_id):
     event.update({
         'request_id': request_id, 'thread_id': thread_id,
         'daemon_connects': 1 if event['queue_start'] else 0, 'daemon_restarts': 0,
-        'server_pid': _server_pid(),
         'application_object': application,
         'callable_object': environ.get('mod_wsgi.callable_object', 'application'),
         'request_environ': environ, 'request_data': data})
     event = _fire('request_started', event)
     return event.get('application_object', application)
-
-
-def _server_pid():
-    """The Apache child that took the request: this process in embedded
-    mode; in a daemon process not known (0)."""
-    return 0 if mod_wsgi.process_group else _os().getpid()
 
 
 def response_started(request_id, status, headers, exc_info):
@@ -273,7 +266,6 @@ def end_request(request_id, thread_id):
         del event['application_start']
         event.update({
             'request_id': request_id, 'thread_id': thread_id,
-            'server_pid': _server_pid(),
             'request_data': data if data is not None else {}})
         _fire('request_finished', event)
 

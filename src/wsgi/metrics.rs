@@ -131,6 +131,7 @@ pub fn _native_request_stats(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     let s = stats::current();
     let d = PyDict::new(py);
     let secs = RequestStats::seconds;
+    d.set_item("server_pid", s.server_pid)?;
     d.set_item("request_start", secs(s.request_start))?;
     d.set_item("queue_start", secs(s.queue_start))?;
     d.set_item("daemon_start", secs(s.daemon_start))?;

@@ -41,6 +41,8 @@ pub struct RunInfo<'a> {
     /// the daemon accepted it (µs); 0 in embedded mode.
     pub queue_start_us: i64,
     pub daemon_start_us: i64,
+    /// The Apache child process that took the request.
+    pub server_pid: u32,
 }
 
 impl RunInfo<'_> {
@@ -48,6 +50,7 @@ impl RunInfo<'_> {
     pub fn stats(&self) -> RequestStats {
         RequestStats {
             thread_id: self.thread_id,
+            server_pid: self.server_pid,
             request_start: self.request_start_us,
             queue_start: self.queue_start_us,
             daemon_start: self.daemon_start_us,

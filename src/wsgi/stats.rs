@@ -33,6 +33,9 @@ pub struct RequestStats {
     /// The process-local request thread number (`mod_wsgi.thread_id`,
     /// from 1).
     pub thread_id: u64,
+    /// The Apache child process that took the request (this process in
+    /// embedded mode).
+    pub server_pid: u32,
     /// When Apache read the request line (`r->request_time`).
     pub request_start: i64,
     /// Daemon mode: when the Apache child sent the request to the
