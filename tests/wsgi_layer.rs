@@ -534,3 +534,24 @@ fn request_stats_of_a_failed_request_say_500() {
     assert_eq!(s.stats.status, 500);
     assert_eq!((s.stats.output_bytes, s.stats.output_writes), (0, 0));
 }
+
+#[test]
+fn histogram_buckets_are_mod_wsgi_6s_quarter_octaves_from_one_millisecond() {
+    let b = wsgi::histogram_bucket;
+    assert_eq!(wsgi::HISTOGRAM_BUCKETS, 65);
+    for (us, bucket) in [
+        (0, 0),
+        (999, 0),
+        (1_000, 0),
+        (1_249, 0),
+        (1_250, 1),
+        (1_999, 3),
+        (2_000, 4),
+        (3_000, 6),
+        (65_535_999, 63),
+        (65_536_000, 64),
+        (u64::MAX, 64),
+    ] {
+        assert_eq!(b(us), bucket, "{us} µs");
+    }
+}

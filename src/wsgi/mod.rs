@@ -27,6 +27,7 @@ pub use backend::{Backend, LogLevel, Push, RequestCtx, WriteError, SMALL_RESPONS
 pub use cgi::CgiVars;
 pub use environ::{build_environ, Extras};
 pub use errors::{log_process, set_process_logger, CurrentRequest};
+pub use interval::{bucket as histogram_bucket, BUCKETS as HISTOGRAM_BUCKETS};
 pub use natives::prepare_interpreter;
 pub use preload::{mtime_us, preload};
 pub use response::{run, traceback_lines, Outcome, RequestObjects, RunInfo};
