@@ -13,7 +13,6 @@ import hashlib
 import io
 import sys
 import threading
-import time
 import types
 
 _lock = threading.RLock()
@@ -189,6 +188,9 @@ class Restricted(object):
 def subscribe_events(callback):
     global events_on
     mod_wsgi.event_callbacks.append(callback)
+    if not events_on:
+        # the events carry the clocked measurements (I/O, CPU, GIL times)
+        _native_enable_stats_timing()
     events_on = True
     return callback
 
@@ -253,14 +255,14 @@ def begin_request(environ, application, request_id, thread_id):
     mod_wsgi.active_requests[request_id] = data
     if not events_on:
         return application
-    now = time.time()
-    event = _fire('request_started', {
+    event = _native_request_stats()
+    event.update({
         'request_id': request_id, 'thread_id': thread_id,
-        'daemon_connects': 0, 'daemon_restarts': 0,
-        'request_start': float(environ.get('mod_wsgi.request_start', 0)) / 1e6,
-        'queue_start': 0.0, 'daemon_start': 0.0, 'application_start': now,
-        'application_object': application, 'request_environ': environ,
-        'request_data': data})
+        'daemon_connects': 1 if event['queue_start'] else 0, 'daemon_restarts': 0,
+        'application_object': application,
+        'callable_object': environ.get('mod_wsgi.callable_object', 'application'),
+        'request_environ': environ, 'request_data': data})
+    event = _fire('request_started', event)
     return event.get('application_object', application)
 
 
@@ -280,22 +282,19 @@ def request_exception(request_id, exc_type, exc_value, exc_tb):
             'request_data': getattr(_local, 'request_data', {})})
 
 
-def end_request(request_id, output_length, application_start):
+def end_request(request_id, thread_id):
     data = mod_wsgi.active_requests.pop(request_id, None)
     try:
         del _local.request_data
     except AttributeError:
         pass
     if events_on:
-        now = time.time()
-        _fire('request_finished', {
-            'request_id': request_id, 'input_reads': 0, 'input_length': 0,
-            'input_time': 0.0, 'output_length': output_length,
-            'output_writes': 0, 'output_time': 0.0,
-            'cpu_user_time': 0.0, 'cpu_system_time': 0.0,
-            'application_finish': now,
-            'application_time': max(0.0, now - application_start / 1e6),
+        event = _native_request_stats()
+        del event['application_start']
+        event.update({
+            'request_id': request_id, 'thread_id': thread_id,
             'request_data': data if data is not None else {}})
+        _fire('request_finished', event)
 
 
 def process_stopping(reason=''):
@@ -310,13 +309,23 @@ def process_stopping(reason=''):
         _fire('process_stopping', {'shutdown_reason': reason})
 
 
+def start_recording_metrics():
+    """Starts recording for request_metrics() and process_metrics() in
+    this process (all its interpreters); calling it again does nothing."""
+    _native_start_recording_metrics()
+
+
+def request_metrics():
+    """What this process did since the previous call (or since
+    start_recording_metrics()): a dict, emptied by each call, or None
+    before start_recording_metrics()."""
+    return _native_request_metrics()
+
+
 def process_metrics():
-    import resource
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return {'pid': _os().getpid(), 'current_time': time.time(),
-            'active_requests': len(mod_wsgi.active_requests),
-            'cpu_user_time': usage.ru_utime, 'cpu_system_time': usage.ru_stime,
-            'memory_max_rss': usage.ru_maxrss * 1024}
+    """This process's lifetime figures (a dict), or None before
+    start_recording_metrics()."""
+    return _native_process_metrics()
 
 
 def server_metrics():
@@ -412,8 +421,11 @@ def configure(version, apache_version, threads, processes, python_path,
     module.shutdown_callbacks = []
     module.active_requests = {}
     module.request_data = request_data
+    module.start_recording_metrics = start_recording_metrics
+    module.request_metrics = request_metrics
     module.process_metrics = process_metrics
     module.server_metrics = server_metrics
+    _native_metrics_configure(max(1, threads), bool(process_group))
     server_metrics_on = bool(options.get('server_metrics'))
     module.LogHandler = _make_log_handler()
     mod_wsgi = module
