@@ -20,5 +20,5 @@ pub use build_info::python_version;
 pub use init::{finalize, initialize, is_initialized, Settings};
 pub use interpreters::{group_names, with_group};
 pub use interrupt::raise_request_timeout;
-pub use strings::{bytes_filled, latin1, module, request_capsule};
+pub use strings::{bytes_filled, decimal, dict_with_capacity, latin1, module, request_capsule};
 pub use thread::with_python;
