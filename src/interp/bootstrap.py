@@ -64,9 +64,15 @@ class Log(object):
     def close(self):
         _native_log_flush(self._h)
 
-    @property
-    def closed(self):
-        return False
+    # Never closed. A plain attribute, not a property: the TextIOWrapper
+    # around it asks twice per request (when it is finalised).
+    closed = False
+
+    def _dealloc_warn(self, source):
+        # What a TextIOWrapper being finalised calls on its buffer (files
+        # warn about being left open here). Without it each request's
+        # wsgi.errors raised and swallowed an AttributeError at its end.
+        pass
 
     def readable(self):
         return False
