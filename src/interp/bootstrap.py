@@ -167,9 +167,12 @@ class FileWrapper(object):
 
 
 def make_request(input_handle, log_handle, response_handle):
-    """The per-request objects: (wsgi.input, wsgi.errors, start_response)."""
+    """The per-request objects: (wsgi.input, wsgi.errors, start_response),
+    then what the adapter reads from this module for every request
+    (FileWrapper, environ_template, environ_keys): one call, not four."""
     return (Input(input_handle), text_stream(log_handle, '<wsgi.errors>'),
-            functools.partial(_native_start_response, response_handle))
+            functools.partial(_native_start_response, response_handle),
+            FileWrapper, environ_template, environ_keys)
 
 
 def ssl_callables(handle):
