@@ -33,41 +33,11 @@ daemon=""
 Group www-data
 WSGIDaemonProcess prof processes=1 threads=4 python-path=$D/apps
 WSGIProcessGroup prof"
-group='process-group=%{GLOBAL}'; [ "$MODE" = daemon ] && group='process-group=prof'
-cat > "$R/httpd.conf" <<CONF
-ServerRoot $R
-ServerName 127.0.0.1
-Listen 127.0.0.1:$port
-PidFile $R/run/httpd.pid
-ErrorLog $R/run/error.log
-LogLevel warn
-Mutex file:$R/run default
-DefaultRuntimeDir $R/run
-LoadModule mpm_event_module $M/mod_mpm_event.so
-StartServers 1
-ServerLimit 1
-ThreadsPerChild 4
-ThreadLimit 4
-MaxRequestWorkers 4
-MinSpareThreads 1
-MaxSpareThreads 4
-LoadModule authz_core_module $M/mod_authz_core.so
-LoadModule mime_module $M/mod_mime.so
-LoadModule alias_module $M/mod_alias.so
-TypesConfig /etc/mime.types
-KeepAlive On
-MaxKeepAliveRequests 0
-KeepAliveTimeout 5
-<Directory />
-  Require all granted
-</Directory>
-LoadModule wsgi_module $RS_SO
-WSGIPythonPath $D/apps
-WSGISocketPrefix $R/run/wsgi
-$daemon
-WSGIApplicationGroup %{GLOBAL}
-WSGIScriptAlias / $D/apps/profile_app.py $group application-group=%{GLOBAL}
-CONF
+group=%{GLOBAL}; [ "$MODE" = daemon ] && group=prof
+# shellcheck source=bench/profile-conf.sh
+. "$BENCH/profile-conf.sh"
+profile_conf "$R" "$port" "$RS_SO" "$D/apps" "WSGISocketPrefix $R/run/wsgi
+$daemon" "$group" > "$R/httpd.conf"
 asuser=(); [ "$(id -u)" = 0 ] && asuser=(setpriv --reuid=www-data --regid=www-data --init-groups)
 req() {  # n
     case $ROUTE in
