@@ -17,8 +17,10 @@ mod thread;
 
 pub use bootstrap::{import_script, load_app, LoadError, Prepare};
 pub use build_info::python_version;
+// For building the environ without intermediate objects.
 pub use init::{finalize, initialize, is_initialized, Settings};
 pub use interpreters::{group_names, with_group};
 pub use interrupt::raise_request_timeout;
-pub use strings::{bytes_filled, decimal, dict_with_capacity, latin1, module, request_capsule};
+pub use strings::{bytes_filled, latin1, module, request_capsule};
+pub use strings::{decimal, dict_with_capacity};
 pub use thread::with_python;
