@@ -12,15 +12,13 @@ pub mod handle;
 mod init;
 mod interpreters;
 mod interrupt;
-mod strings;
+pub mod strings;
 mod thread;
 
 pub use bootstrap::{import_script, load_app, LoadError, Prepare};
 pub use build_info::python_version;
-// For building the environ without intermediate objects.
 pub use init::{finalize, initialize, is_initialized, Settings};
 pub use interpreters::{group_names, with_group};
 pub use interrupt::raise_request_timeout;
 pub use strings::{bytes_filled, latin1, module, request_capsule};
-pub use strings::{decimal, dict_with_capacity};
 pub use thread::with_python;

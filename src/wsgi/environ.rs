@@ -7,7 +7,8 @@ use pyo3::types::{PyBool, PyDict, PyString};
 
 use super::cgi::CgiVars;
 use super::response::RequestObjects;
-use crate::interp::{decimal, dict_with_capacity, latin1};
+use crate::interp::latin1;
+use crate::interp::strings::{decimal, dict_with_capacity};
 
 /// The non-CGI facts of a request. Each field becomes the environ key of
 /// the same name (`wsgi.url_scheme`, `wsgi.multithread`, … and
