@@ -21,7 +21,7 @@ H0=${PROFILE_WARMUP:-100}   # requests in the base session (hello, and H0/20 upl
 U0=$((H0 / 20))
 ROUTES="hello upload"
 WARM=${PROFILE_WARMUP:-300}
-D=/dev/shm/mwrs-prof
+D=${PROFILE_DIR:-/dev/shm/mwrs-prof}  # several helpers may profile at once: give each its own
 STAMP=$(date +%Y%m%d-%H%M%S)
 OUTDIR=${PROFILE_OUTDIR:-$BENCH/results}
 RS_SO=${MWRS_MODULE_PATH:-$REPO/target/release/libmod_wsgi_rs.so}
@@ -45,43 +45,14 @@ wait_port() {  # port pid
     return 1
 }
 
+# shellcheck source=bench/profile-conf.sh
+. "$BENCH/profile-conf.sh"
 declare -A IR
 for mod in rs mod_wsgi; do
     so=$RS_SO; [ $mod = mod_wsgi ] && so=$MW_SO
     R="$D/$mod"; mkdir -p "$R/run"; chmod 1777 "$R/run"; chmod 755 "$R"
     port=$(free_port)
-    cat > "$R/httpd.conf" <<CONF
-ServerRoot $R
-ServerName 127.0.0.1
-Listen 127.0.0.1:$port
-PidFile $R/run/httpd.pid
-ErrorLog $R/run/error.log
-LogLevel warn
-Mutex file:$R/run default
-DefaultRuntimeDir $R/run
-LoadModule mpm_event_module $M/mod_mpm_event.so
-StartServers 1
-ServerLimit 1
-ThreadsPerChild 4
-ThreadLimit 4
-MaxRequestWorkers 4
-MinSpareThreads 1
-MaxSpareThreads 4
-LoadModule authz_core_module $M/mod_authz_core.so
-LoadModule mime_module $M/mod_mime.so
-LoadModule alias_module $M/mod_alias.so
-TypesConfig /etc/mime.types
-KeepAlive On
-MaxKeepAliveRequests 0
-KeepAliveTimeout 5
-<Directory />
-  Require all granted
-</Directory>
-LoadModule wsgi_module $so
-WSGIPythonPath $D/apps
-WSGIApplicationGroup %{GLOBAL}
-WSGIScriptAlias / $D/apps/profile_app.py process-group=%{GLOBAL} application-group=%{GLOBAL}
-CONF
+    profile_conf "$R" "$port" "$so" "$D/apps" > "$R/httpd.conf"
     # one valgrind session: H hello requests then U uploads, Ir total at exit
     session() {  # tag H U
         local out="$D/cg/cg.$mod.$1"

@@ -1,7 +1,8 @@
-"""App for bench/profile.sh: /hello and /upload, the same functions as app.py's,
+"""App for bench/profile.sh: /hello, /upload and /big (100 KB), the same functions as app.py's,
 without Flask and Django (which would only slow valgrind's start-up)."""
 
 HELLO = b"Hello, world!"
+BIG = b"x" * 102400
 
 
 def hello(environ, start_response):
@@ -17,7 +18,12 @@ def upload(environ, start_response):
     return [out]
 
 
-ROUTES = {"/hello": hello, "/upload": upload}
+def big(environ, start_response):
+    start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(len(BIG)))])
+    return [BIG]
+
+
+ROUTES = {"/hello": hello, "/upload": upload, "/big": big}
 
 
 def application(environ, start_response):

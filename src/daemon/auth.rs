@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::Mutex;
 
-use super::hmac::hmac;
+use super::hmac::{hmac, Keyed};
 use super::wire::RequestHead;
 
 pub use super::hmac::LEN;
@@ -29,8 +29,15 @@ pub use super::hmac::LEN;
 /// Process-lifetime state: it describes this process, not a configuration.
 static MASTER: Mutex<Option<[u8; LEN]>> = Mutex::new(None);
 
-/// In a supervisor and its daemons: the group's own key.
-static OWN: Mutex<Option<[u8; LEN]>> = Mutex::new(None);
+/// In a supervisor and its daemons: the group's own key (keyed, so a
+/// check hashes only the request's fields).
+static OWN: Mutex<Option<Keyed>> = Mutex::new(None);
+
+/// In an Apache child: the group keys it has signed with, by socket
+/// path, keyed (derived from the master, which this process holds
+/// anyway; one derivation per group instead of one per request). A
+/// handful of entries: one per daemon socket the child has sent to.
+static SIGNERS: Mutex<Vec<(Vec<u8>, Keyed)>> = Mutex::new(Vec::new());
 
 /// Set once the master has been wiped (a supervisor or daemon never
 /// creates a new one).
@@ -68,8 +75,16 @@ fn derive(master: &[u8; LEN], socket: &[u8]) -> [u8; LEN] {
 
 /// The group key a request to `socket` is signed with, in an Apache
 /// child (which holds the master); `None` before daemon mode started.
-fn group_key(socket: &[u8]) -> Option<[u8; LEN]> {
-    MASTER.lock().as_ref().map(|m| derive(m, socket))
+fn group_key(socket: &[u8]) -> Option<Keyed> {
+    let master = MASTER.lock();
+    let master = master.as_ref()?;
+    let mut signers = SIGNERS.lock();
+    if let Some((_, keyed)) = signers.iter().find(|(s, _)| s == socket) {
+        return Some(keyed.clone());
+    }
+    let keyed = Keyed::new(&derive(master, socket));
+    signers.push((socket.to_vec(), keyed.clone()));
+    Some(keyed)
 }
 
 /// In a freshly forked supervisor: keeps only this group's key and
@@ -78,7 +93,7 @@ fn group_key(socket: &[u8]) -> Option<[u8; LEN]> {
 pub fn keep_only(socket: &[u8]) {
     let mut m = MASTER.lock();
     if let Some(master) = m.as_mut() {
-        *OWN.lock() = Some(derive(master, socket));
+        *OWN.lock() = Some(Keyed::new(&derive(master, socket)));
         for b in master.iter_mut() {
             // SAFETY: a volatile write of a zero through a valid &mut u8,
             // so the wipe is not optimised away.
@@ -86,6 +101,7 @@ pub fn keep_only(socket: &[u8]) {
         }
     }
     *m = None;
+    SIGNERS.lock().clear();
     WIPED.store(true, Ordering::SeqCst);
 }
 
@@ -181,7 +197,7 @@ pub fn peer_uid(fd: std::os::fd::RawFd) -> Option<u32> {
 }
 
 /// The proof a request carries: binds the key to what the daemon loads.
-fn proof(key: &[u8; LEN], fields: &[&[u8]]) -> [u8; LEN] {
+fn proof(key: &Keyed, fields: &[&[u8]]) -> [u8; LEN] {
     let mut parts: Vec<&[u8]> = Vec::with_capacity(fields.len() * 2);
     let lens: Vec<[u8; 4]> = fields
         .iter()
@@ -191,14 +207,14 @@ fn proof(key: &[u8; LEN], fields: &[&[u8]]) -> [u8; LEN] {
         parts.push(l);
         parts.push(f);
     }
-    hmac(key, &parts)
+    key.mac(&parts)
 }
 
 /// In a daemon: whether `given` is the proof of `fields` under the
 /// group's key (compared in constant time). False when this process has
 /// no key (it is not a group's daemon).
 fn verify(given: &[u8; LEN], fields: &[&[u8]]) -> bool {
-    let Some(key) = *OWN.lock() else {
+    let Some(key) = OWN.lock().clone() else {
         return false;
     };
     let want = proof(&key, fields);

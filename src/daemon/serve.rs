@@ -5,6 +5,7 @@
 //! Python stack logged.
 
 use std::net::Shutdown;
+use std::ops::Range;
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -320,8 +321,8 @@ fn handle(sh: &Shared, index: usize, thread: u64, stream: UnixStream, counts: (u
         stream: Some(stream.clone()),
     });
     let mut vars = CgiVars::default();
-    for (k, v) in &owned {
-        vars.push(k, v);
+    for (k, v) in &owned.spans {
+        vars.push(&owned.bytes[k.clone()], &owned.bytes[v.clone()]);
     }
     let backend = DaemonBackend {
         w: SharedStream(stream.clone()),
@@ -355,8 +356,13 @@ fn handle(sh: &Shared, index: usize, thread: u64, stream: UnixStream, counts: (u
     }
 }
 
-/// The CGI variables as sent (owned: the reader goes on to serve the body).
-type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+/// The CGI variables as sent, owned (the reader goes on to serve the
+/// body): one copy of the frame's bytes and where each name and value
+/// sits in it (one allocation, not two per variable).
+struct Pairs {
+    bytes: Vec<u8>,
+    spans: Vec<(Range<usize>, Range<usize>)>,
+}
 
 /// The request frame: its head and CGI variables.
 fn read_request(reader: &mut FrameReader<SharedStream>) -> Option<(RequestHead, Pairs)> {
@@ -364,12 +370,19 @@ fn read_request(reader: &mut FrameReader<SharedStream>) -> Option<(RequestHead, 
         return None;
     };
     let (head, pairs) = wire::decode_request(payload).ok()?;
+    // The decoded names and values are slices of `payload`.
+    let base = payload.as_ptr() as usize;
+    let span = |s: &[u8]| {
+        let at = s.as_ptr() as usize - base;
+        at..at + s.len()
+    };
+    let spans = pairs.iter().map(|(k, v)| (span(k), span(v))).collect();
     Some((
         head,
-        pairs
-            .into_iter()
-            .map(|(k, v)| (k.to_vec(), v.to_vec()))
-            .collect(),
+        Pairs {
+            bytes: payload.to_vec(),
+            spans,
+        },
     ))
 }
 

@@ -63,9 +63,15 @@ class Log(object):
     def close(self):
         _native_log_flush(self._h)
 
-    @property
-    def closed(self):
-        return False
+    # Never closed. A plain attribute, not a property: the TextIOWrapper
+    # around it asks twice per request (when it is finalised).
+    closed = False
+
+    def _dealloc_warn(self, source):
+        # What a TextIOWrapper being finalised calls on its buffer (files
+        # warn about being left open here). Without it each request's
+        # wsgi.errors raised and swallowed an AttributeError at its end.
+        pass
 
     def readable(self):
         return False
@@ -160,9 +166,12 @@ class FileWrapper(object):
 
 
 def make_request(input_handle, log_handle, response_handle):
-    """The per-request objects: (wsgi.input, wsgi.errors, start_response)."""
+    """The per-request objects: (wsgi.input, wsgi.errors, start_response),
+    then what the adapter reads from this module for every request
+    (FileWrapper, environ_template, environ_keys): one call, not four."""
     return (Input(input_handle), text_stream(log_handle, '<wsgi.errors>'),
-            functools.partial(_native_start_response, response_handle))
+            functools.partial(_native_start_response, response_handle),
+            FileWrapper, environ_template, environ_keys)
 
 
 def ssl_callables(handle):

@@ -12,7 +12,7 @@ pub mod handle;
 mod init;
 mod interpreters;
 mod interrupt;
-mod strings;
+pub mod strings;
 mod thread;
 
 pub use bootstrap::{import_script, load_app, LoadError, Prepare};

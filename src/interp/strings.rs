@@ -2,7 +2,7 @@
 //! PEP 3333 and mod_wsgi require.
 
 use pyo3::prelude::*;
-use pyo3::types::PyString;
+use pyo3::types::{PyDict, PyString};
 use pyo3::{ffi, Bound};
 
 /// Decodes `bytes` as latin-1 into a new `str`.
@@ -21,6 +21,44 @@ pub fn latin1<'py>(py: Python<'py>, bytes: &[u8]) -> Bound<'py, PyString> {
         }
         Bound::from_owned_ptr(py, raw).cast_into_unchecked()
     }
+}
+
+extern "C" {
+    // Exported by CPython (3.8 to 3.14; Cython and orjson use it too),
+    // not in pyo3-ffi because it is underscored.
+    fn _PyDict_NewPresized(minused: ffi::Py_ssize_t) -> *mut ffi::PyObject;
+}
+
+/// A new empty `dict` with room for `n` items before its first resize
+/// (the environ grows to 40-odd keys: five resizes from an empty dict).
+pub fn dict_with_capacity(py: Python<'_>, n: usize) -> PyResult<Bound<'_, PyDict>> {
+    // SAFETY: the GIL is held; the call returns a new reference or NULL
+    // with an exception set.
+    unsafe {
+        Bound::from_owned_ptr_or_err(py, _PyDict_NewPresized(n as ffi::Py_ssize_t))
+            .map(|d| d.cast_into_unchecked())
+    }
+}
+
+/// Decodes the decimal digits of `n` into a new `str` (no heap string
+/// on the way).
+pub fn decimal(py: Python<'_>, n: i64) -> Bound<'_, PyString> {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let mut v = n.unsigned_abs();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    if n < 0 {
+        i -= 1;
+        buf[i] = b'-';
+    }
+    latin1(py, &buf[i..])
 }
 
 /// An unnamed capsule around the live request's `request_rec` pointer

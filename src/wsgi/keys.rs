@@ -139,10 +139,21 @@ const _: () = assert!(sorted(KEYS), "environ KEYS must be sorted and unique");
 
 const SLOTS: usize = 512;
 
-fn fnv1a(b: &[u8]) -> u64 {
-    b.iter().fold(0xcbf2_9ce4_8422_2325, |h, &c| {
-        (h ^ u64::from(c)).wrapping_mul(0x0100_0000_01b3)
-    })
+/// A cheap hash of a variable name: its length and four of its bytes
+/// (the names differ there; a collision costs one more probe).
+fn hash(b: &[u8]) -> usize {
+    let n = b.len();
+    if n == 0 {
+        return 0;
+    }
+    let pick = |i: usize| b[i] as usize;
+    let h = n
+        .wrapping_mul(0x9e37)
+        .wrapping_add(pick(0).wrapping_mul(31))
+        .wrapping_add(pick(n / 2).wrapping_mul(0x1f1))
+        .wrapping_add(pick(n - 1).wrapping_mul(0x3b3))
+        .wrapping_add(pick(n * 3 / 4).wrapping_mul(7));
+    h ^ (h >> 9)
 }
 
 /// Open-addressing table from a name's hash to its index in [`KEYS`]
@@ -153,7 +164,7 @@ fn table() -> &'static [u16; SLOTS] {
     TABLE.get_or_init(|| {
         let mut t = [u16::MAX; SLOTS];
         for (i, k) in KEYS.iter().enumerate() {
-            let mut slot = fnv1a(k.as_bytes()) as usize % SLOTS;
+            let mut slot = hash(k.as_bytes()) % SLOTS;
             while t[slot] != u16::MAX {
                 slot = (slot + 1) % SLOTS;
             }
@@ -166,7 +177,7 @@ fn table() -> &'static [u16; SLOTS] {
 /// The index of `name` in [`KEYS`].
 fn index(name: &[u8]) -> Option<usize> {
     let t = table();
-    let mut slot = fnv1a(name) as usize % SLOTS;
+    let mut slot = hash(name) % SLOTS;
     loop {
         let i = t[slot];
         if i == u16::MAX {
@@ -196,13 +207,27 @@ impl<'py> Keys<'py> {
         }
     }
 
-    /// The key `name` as a Python `str`: the prebuilt object when the
-    /// table has it, else a new latin-1 string.
+    /// The key `name` as a Python `str` (a new reference).
     pub fn get(&self, py: Python<'py>, name: &[u8]) -> Bound<'py, PyAny> {
+        self.with(py, name, |k| k.clone())
+    }
+
+    /// Calls `f` with the key `name` as a Python `str`: the prebuilt
+    /// object (borrowed, no new reference) when the table has it, else a
+    /// new latin-1 string.
+    pub fn with<R>(
+        &self,
+        py: Python<'py>,
+        name: &[u8],
+        f: impl FnOnce(&Bound<'py, PyAny>) -> R,
+    ) -> R {
         let prebuilt = self
             .tuple
             .as_ref()
-            .and_then(|t| t.get_item(index(name)?).ok());
-        prebuilt.unwrap_or_else(|| latin1(py, name).into_any())
+            .and_then(|t| t.get_borrowed_item(index(name)?).ok());
+        match prebuilt {
+            Some(k) => f(&k),
+            None => f(latin1(py, name).as_any()),
+        }
     }
 }

@@ -79,6 +79,17 @@ pub struct RequestObjects<'py> {
     bootstrap: Bound<'py, PyModule>,
 }
 
+/// What the bootstrap's `make_request` returns: wsgi.input, wsgi.errors,
+/// start_response, FileWrapper, environ_template, environ_keys.
+type Made<'py> = (
+    Bound<'py, PyAny>,
+    Bound<'py, PyAny>,
+    Bound<'py, PyAny>,
+    Bound<'py, PyAny>,
+    Bound<'py, PyAny>,
+    Bound<'py, PyAny>,
+);
+
 impl<'py> RequestObjects<'py> {
     pub fn new(
         py: Python<'py>,
@@ -96,19 +107,15 @@ impl<'py> RequestObjects<'py> {
         };
         let resp = handle::new(py, resp)?.into_any();
         let made = bootstrap.call_method1("make_request", (input, &log, &resp))?;
-        let (input, errors, start_response) = made.extract()?;
+        let (input, errors, start_response, file_wrapper, environ_template, keys): Made<'py> =
+            made.extract()?;
         Ok(RequestObjects {
             input,
             errors,
             start_response,
-            file_wrapper: bootstrap.getattr("FileWrapper")?,
-            environ_template: bootstrap.getattr("environ_template")?,
-            keys: super::keys::Keys::new(
-                bootstrap
-                    .getattr("environ_keys")
-                    .ok()
-                    .and_then(|t| t.cast_into().ok()),
-            ),
+            file_wrapper,
+            environ_template,
+            keys: super::keys::Keys::new(keys.cast_into().ok()),
             log,
             response_handle: resp,
             response,
