@@ -23,6 +23,7 @@ pub mod daemon;
 pub mod embedded;
 pub mod ffi;
 pub mod interp;
+pub mod metrics;
 pub mod module;
 pub mod request;
 pub mod store;

@@ -70,6 +70,10 @@ impl Request {
     pub fn handler(&self) -> Option<&[u8]> {
         self.str_field(field!(self.handler))
     }
+    /// The query string (`r->args`), empty when there is none.
+    pub fn args(&self) -> &[u8] {
+        self.str_field(field!(self.args)).unwrap_or(b"")
+    }
     pub fn method(&self) -> &[u8] {
         self.str_field(field!(self.method)).unwrap_or(b"")
     }

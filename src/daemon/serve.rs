@@ -20,6 +20,7 @@ use super::{sock, GroupEntry};
 use crate::apache::Level;
 use crate::config::daemon::DaemonGroup;
 use crate::interp;
+use crate::metrics;
 use crate::wsgi::{self, App, CgiVars, Extras, RequestCtx, RunInfo};
 
 struct Slot {
@@ -434,6 +435,11 @@ impl Run<'_> {
             start_us: self.daemon_start,
         };
         let extras = self.extras();
+        let method = self.vars.get_bytes("REQUEST_METHOD").unwrap_or_default();
+        let uri = self.vars.get_bytes("REQUEST_URI").unwrap_or_default();
+        let uri = uri.split(|&b| b == b'?').next().unwrap_or_default();
+        let ag = &head.application_group;
+        let in_flight = metrics::begin(&self.sh.conf.name, ag, method, uri, info.thread_id, false);
         let served = interp::with_group(&head.application_group, |py| {
             wsgi::serve(
                 py,
@@ -458,6 +464,7 @@ impl Run<'_> {
             )
         });
         drop(ctx.expire());
+        self.record(in_flight, &ctx, served.as_ref().map(|s| &s.outcome));
         let served = served?;
         let flag = if served.loaded {
             &self.sh.loaded
@@ -466,6 +473,32 @@ impl Run<'_> {
         };
         flag.store(true, Ordering::Relaxed);
         Some(served.outcome)
+    }
+}
+
+impl Run<'_> {
+    /// The request's metrics: the queue is the wait from the Apache
+    /// child's send to this process's accept.
+    fn record(
+        &self,
+        in_flight: metrics::InFlight,
+        ctx: &RequestCtx,
+        outcome: Option<&wsgi::Outcome>,
+    ) {
+        let status = match outcome {
+            Some(wsgi::Outcome::Status(s)) => *s,
+            Some(wsgi::Outcome::Done) => ctx.status(),
+            None => 500,
+        };
+        let head = self.head;
+        in_flight.finish(&metrics::Sample {
+            process_group: &self.sh.conf.name,
+            application_group: &head.application_group,
+            status,
+            duration_us: (now_us() - head.request_start_us).max(0) as u64,
+            queue_wait_us: (self.daemon_start - head.queue_start_us).max(0) as u64,
+            gil_wait_us: 0,
+        });
     }
 }
 

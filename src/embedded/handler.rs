@@ -12,6 +12,7 @@ use crate::apache::{DirConf, Level, Request, ServerConf};
 use crate::config::{DirConfig, ServerConfig};
 use crate::ffi;
 use crate::interp;
+use crate::metrics;
 use crate::request::{self, env, Facts, RequestBackend, Target};
 use crate::request::{NOTE_APPLICATION_GROUP, NOTE_CALLABLE_OBJECT, NOTE_PROCESS_GROUP};
 use crate::wsgi::{self, App, Extras, RequestCtx, RequestObjects, RunInfo};
@@ -110,6 +111,14 @@ fn serve(r: Request, dir: &DirConfig, facts: Facts<'_>) -> c_int {
         start_us: script_start,
     };
     let pass_request = dir.pass_apache_request == Some(true);
+    let in_flight = metrics::begin(
+        "",
+        &facts.group,
+        r.method(),
+        r.uri(),
+        counters.thread_id,
+        true,
+    );
     let served = interp::with_group(&facts.group, |py| {
         wsgi::serve(py, &app, &facts.vars, &extras, &ctx, &info, |environ, _| {
             if pass_request {
@@ -120,6 +129,13 @@ fn serve(r: Request, dir: &DirConfig, facts: Facts<'_>) -> c_int {
         })
     });
     drop(ctx.expire());
+    record(
+        r,
+        &facts.group,
+        in_flight,
+        &ctx,
+        served.as_ref().map(|s| &s.outcome),
+    );
     match served.map(|s| s.outcome) {
         Some(wsgi::Outcome::Done) => OK,
         Some(wsgi::Outcome::Status(s)) => s as c_int,
@@ -129,6 +145,29 @@ fn serve(r: Request, dir: &DirConfig, facts: Facts<'_>) -> c_int {
             SERVER_ERROR
         }
     }
+}
+
+/// The request's metrics (embedded mode: no queue).
+fn record(
+    r: Request,
+    group: &str,
+    in_flight: metrics::InFlight,
+    ctx: &RequestCtx,
+    outcome: Option<&wsgi::Outcome>,
+) {
+    let status = match outcome {
+        Some(wsgi::Outcome::Status(s)) => *s,
+        Some(wsgi::Outcome::Done) => ctx.status(),
+        None => 500,
+    };
+    in_flight.finish(&metrics::Sample {
+        process_group: "",
+        application_group: group,
+        status,
+        duration_us: (env::now_us() - r.request_time()).max(0) as u64,
+        queue_wait_us: 0,
+        gil_wait_us: 0,
+    });
 }
 
 /// `WSGIDispatchScript`, run before the request goes to its process

@@ -3,6 +3,7 @@
 
 use std::mem::MaybeUninit;
 use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -97,13 +98,26 @@ pub trait Backend: Send {
 /// touching freed server memory.
 pub struct RequestCtx {
     backend: Mutex<Option<Box<dyn Backend>>>,
+    /// The status sent to the server (0 until the response started),
+    /// for the metrics recorded at the end of the request.
+    status: AtomicU16,
 }
 
 impl RequestCtx {
     pub fn new(backend: Box<dyn Backend>) -> Arc<RequestCtx> {
         Arc::new(RequestCtx {
             backend: Mutex::new(Some(backend)),
+            status: AtomicU16::new(0),
         })
+    }
+
+    /// The response status the application started (0: none yet).
+    pub fn status(&self) -> u16 {
+        self.status.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_status(&self, status: u16) {
+        self.status.store(status, Ordering::Relaxed);
     }
 
     /// Runs `f` on the backend; `None` once the request has ended.

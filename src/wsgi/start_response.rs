@@ -291,6 +291,7 @@ pub fn send_headers(response: &SharedResponse, ctx: &RequestCtx) -> Result<(), W
         .ok_or_else(|| WriteError::Failed("request has ended".into()))?
         .map_err(WriteError::Failed)?;
     resp.sent = true;
+    ctx.set_status(code);
     Ok(())
 }
 
