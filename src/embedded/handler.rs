@@ -111,14 +111,13 @@ fn serve(r: Request, dir: &DirConfig, facts: Facts<'_>) -> c_int {
         start_us: script_start,
     };
     let pass_request = dir.pass_apache_request == Some(true);
-    let in_flight = metrics::begin(
-        "",
-        &facts.group,
-        r.method(),
-        r.uri(),
-        counters.thread_id,
-        true,
-    );
+    // The path as sent, without the query string (which may carry secrets).
+    let path = r
+        .unparsed_uri()
+        .split(|&b| b == b'?')
+        .next()
+        .unwrap_or_default();
+    let in_flight = metrics::begin("", &facts.group, r.method(), path, counters.thread_id, true);
     let served = interp::with_group(&facts.group, |py| {
         wsgi::serve(py, &app, &facts.vars, &extras, &ctx, &info, |environ, _| {
             if pass_request {
