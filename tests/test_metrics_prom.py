@@ -217,3 +217,17 @@ def test_restarts_counted_with_their_reason(make_apache):
     assert value(last, "mod_wsgi_rs_requests_total", process_group="maxreq",
                  application_group="", status_class="2xx") == 3
     promtool_check(scrape(ap))
+
+
+def test_counts_survive_a_graceful_restart(ap, mode):
+    pg = group_of(mode)
+    lab = {"process_group": pg, "application_group": "", "status_class": "2xx"}
+    for _ in range(3):
+        assert requests.get(ap.url("/app/ok"), timeout=30).status_code == 200
+    before = value(parse(scrape(ap)), "mod_wsgi_rs_requests_total", **lab)
+    assert before >= 3
+    ap.graceful()
+    after_restart = parse(scrape(ap))
+    assert value(after_restart, "mod_wsgi_rs_requests_total", **lab) == before
+    assert requests.get(ap.url("/app/ok"), timeout=30).status_code == 200
+    assert value(parse(scrape(ap)), "mod_wsgi_rs_requests_total", **lab) == before + 1
