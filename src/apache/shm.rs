@@ -62,22 +62,20 @@ pub fn pid_alive(pid: i32) -> bool {
 
 /// Clock ticks per second, the unit of CPU times in `/proc/<pid>/stat`.
 pub fn clock_ticks() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if t > 0 {
-        t as u64
-    } else {
-        100
-    }
+    sysconf(libc::_SC_CLK_TCK, 100)
 }
 
 /// The system's page size, the unit of `/proc/<pid>/statm`.
 pub fn page_size() -> u64 {
+    sysconf(libc::_SC_PAGESIZE, 4096)
+}
+
+fn sysconf(name: libc::c_int, fallback: u64) -> u64 {
     // SAFETY: sysconf has no preconditions.
-    let t = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if t > 0 {
-        t as u64
+    let v = unsafe { libc::sysconf(name) };
+    if v > 0 {
+        v as u64
     } else {
-        4096
+        fallback
     }
 }

@@ -485,16 +485,11 @@ impl Run<'_> {
         ctx: &RequestCtx,
         outcome: Option<&wsgi::Outcome>,
     ) {
-        let status = match outcome {
-            Some(wsgi::Outcome::Status(s)) => *s,
-            Some(wsgi::Outcome::Done) => ctx.status(),
-            None => 500,
-        };
         let head = self.head;
         in_flight.finish(&metrics::Sample {
             process_group: &self.sh.conf.name,
             application_group: &head.application_group,
-            status,
+            status: ctx.final_status(outcome),
             duration_us: (now_us() - head.request_start_us).max(0) as u64,
             queue_wait_us: (self.daemon_start - head.queue_start_us).max(0) as u64,
             gil_wait_us: 0,

@@ -154,15 +154,10 @@ fn record(
     ctx: &RequestCtx,
     outcome: Option<&wsgi::Outcome>,
 ) {
-    let status = match outcome {
-        Some(wsgi::Outcome::Status(s)) => *s,
-        Some(wsgi::Outcome::Done) => ctx.status(),
-        None => 500,
-    };
     in_flight.finish(&metrics::Sample {
         process_group: "",
         application_group: group,
-        status,
+        status: ctx.final_status(outcome),
         duration_us: (env::now_us() - r.request_time()).max(0) as u64,
         queue_wait_us: 0,
         gil_wait_us: 0,

@@ -8,7 +8,7 @@
 use std::fmt::Write;
 
 use super::layout::{Reason, BOUNDS_US, H_DURATION, H_GIL, H_QUEUE, STATUS_CLASSES};
-use super::read::{Hist, Snapshot};
+use super::read::{Hist, Proc, Snapshot};
 
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -203,41 +203,39 @@ fn process_families(out: &mut String, snap: &Snapshot) {
             );
         }
     }
-    family(
+    per_process(
         out,
+        snap,
         "mod_wsgi_rs_process_resident_memory_bytes",
         "gauge",
         "Resident memory of each daemon process.",
+        |p| p.rss_bytes.map(|b| b as f64),
     );
-    for (pg, g) in snap.groups.iter().filter(|(_, g)| g.daemon) {
-        for p in &g.procs {
-            if let Some(rss) = p.rss_bytes {
-                let pid = p.pid.to_string();
-                sample(
-                    out,
-                    "mod_wsgi_rs_process_resident_memory_bytes",
-                    &[("process_group", pg), ("pid", &pid)],
-                    rss,
-                );
-            }
-        }
-    }
-    family(
+    per_process(
         out,
+        snap,
         "mod_wsgi_rs_process_cpu_seconds_total",
         "counter",
         "CPU time (user and system) of each daemon process.",
+        |p| p.cpu_seconds,
     );
+}
+
+/// A family with one sample per daemon process (labels: group, pid).
+fn per_process(
+    out: &mut String,
+    snap: &Snapshot,
+    name: &str,
+    kind: &str,
+    help: &str,
+    value: impl Fn(&Proc) -> Option<f64>,
+) {
+    family(out, name, kind, help);
     for (pg, g) in snap.groups.iter().filter(|(_, g)| g.daemon) {
         for p in &g.procs {
-            if let Some(cpu) = p.cpu_seconds {
+            if let Some(v) = value(p) {
                 let pid = p.pid.to_string();
-                sample(
-                    out,
-                    "mod_wsgi_rs_process_cpu_seconds_total",
-                    &[("process_group", pg), ("pid", &pid)],
-                    cpu,
-                );
+                sample(out, name, &[("process_group", pg), ("pid", &pid)], v);
             }
         }
     }

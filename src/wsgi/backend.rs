@@ -116,6 +116,16 @@ impl RequestCtx {
         self.status.load(Ordering::Relaxed)
     }
 
+    /// The status a finished request ended with: the one sent, the one
+    /// the server is to send, or 500 when Python did not run it.
+    pub fn final_status(&self, outcome: Option<&super::Outcome>) -> u16 {
+        match outcome {
+            Some(super::Outcome::Status(s)) => *s,
+            Some(super::Outcome::Done) => self.status(),
+            None => 500,
+        }
+    }
+
     pub(crate) fn set_status(&self, status: u16) {
         self.status.store(status, Ordering::Relaxed);
     }
