@@ -74,6 +74,21 @@ def scrape(ap):
     return r.text
 
 
+def settled(ap):
+    """A scrape once every request has been recorded: a request is recorded
+    after its response went out, so a client can scrape before the process
+    that served it has counted it. Busy threads and active requests are
+    lowered after the recording; when both are 0 everything is counted."""
+    deadline = time.time() + 60
+    while True:
+        samples = parse(scrape(ap))
+        busy = sum(v for (n, _), v in samples.items()
+                   if n in ("mod_wsgi_rs_busy_threads", "mod_wsgi_rs_active_requests"))
+        if busy == 0 or time.time() > deadline:
+            return samples
+        time.sleep(0.05)
+
+
 def wait_for(ap, name, want, timeout=60, **labels):
     """Scrapes until the sample reaches `want` (restarts happen after the
     request that caused them); returns the last reading."""
@@ -107,13 +122,13 @@ def group_of(mode):
 
 def test_exact_counts_after_known_requests(ap, mode):
     pg = group_of(mode)
-    before = parse(scrape(ap))
+    before = settled(ap)
     s = requests.Session()
     for path, n, code in (("/app/ok", 5, 200), ("/app/missing", 3, 404), ("/app/boom", 2, 500)):
         for _ in range(n):
             assert s.get(ap.url(path), timeout=30).status_code == code
     s.close()
-    after = parse(scrape(ap))
+    after = settled(ap)
 
     def delta(name, **labels):
         return value(after, name, **labels) - value(before, name, **labels)
@@ -211,7 +226,7 @@ def test_restarts_counted_with_their_reason(make_apache):
     assert r.status_code == 504
     got = wait_for(ap, "mod_wsgi_rs_daemon_restarts_total", 1, process_group="stuck", reason="request-timeout")
     assert got == 1
-    last = parse(scrape(ap))
+    last = settled(ap)
     assert value(last, "mod_wsgi_rs_daemon_restarts_total", process_group="maxreq", reason="maximum-requests") == 1
     assert value(last, "mod_wsgi_rs_daemon_restarts_total", process_group="stuck", reason="crash") == 0
     assert value(last, "mod_wsgi_rs_requests_total", process_group="maxreq",
@@ -224,10 +239,10 @@ def test_counts_survive_a_graceful_restart(ap, mode):
     lab = {"process_group": pg, "application_group": "", "status_class": "2xx"}
     for _ in range(3):
         assert requests.get(ap.url("/app/ok"), timeout=30).status_code == 200
-    before = value(parse(scrape(ap)), "mod_wsgi_rs_requests_total", **lab)
+    before = value(settled(ap), "mod_wsgi_rs_requests_total", **lab)
     assert before >= 3
     ap.graceful()
-    after_restart = parse(scrape(ap))
+    after_restart = settled(ap)
     assert value(after_restart, "mod_wsgi_rs_requests_total", **lab) == before
     assert requests.get(ap.url("/app/ok"), timeout=30).status_code == 200
-    assert value(parse(scrape(ap)), "mod_wsgi_rs_requests_total", **lab) == before + 1
+    assert value(settled(ap), "mod_wsgi_rs_requests_total", **lab) == before + 1

@@ -108,12 +108,14 @@ def group_of(mode):
 
 
 def running(ap, pg):
+    """The URLs running in group `pg`, longest-running first (over all its
+    processes: in embedded mode the two requests may be in two children)."""
     out = []
     for g in status_json(ap)["groups"]:
         if g["process_group"] == pg:
             for p in g["processes"]:
-                out += [c["url"] for c in p["current_requests"]]
-    return out
+                out += [(c["age_seconds"], c["url"]) for c in p["current_requests"]]
+    return [url for _, url in sorted(out, reverse=True)]
 
 
 def wait_running(ap, pg, n):

@@ -90,7 +90,9 @@ pub fn snapshot(l: Layout, now_us: u64) -> Snapshot {
         if kind == 0 {
             continue;
         }
-        read_entries(l, s, &mut snap.labelled);
+        let pid = l.slot(s, S_PID).load(Acquire) as i32;
+        let alive = pid != 0 && pid_alive(pid);
+        read_entries(l, s, alive, &mut snap.labelled);
         let group = text(l.run(l.slot(s, S_GROUP), NAME_WORDS));
         let g = snap.groups.entry(group).or_default();
         g.daemon = kind == KIND_DAEMON;
@@ -98,8 +100,7 @@ pub fn snapshot(l: Layout, now_us: u64) -> Snapshot {
             let code = r.code() as usize;
             g.restarts[code - 1] += l.slot(s, S_RESTARTS + code - 1).load(Relaxed);
         }
-        let pid = l.slot(s, S_PID).load(Acquire) as i32;
-        if pid == 0 || !pid_alive(pid) {
+        if !alive {
             continue;
         }
         g.procs.push(process(l, s, pid, kind, now_us));
@@ -110,7 +111,9 @@ pub fn snapshot(l: Layout, now_us: u64) -> Snapshot {
     snap
 }
 
-fn read_entries(l: Layout, s: usize, out: &mut BTreeMap<(String, String), Labelled>) {
+/// Adds slot `s`'s label entries to `out`; its gauges only while its
+/// process lives (a process that died mid-request left them up).
+fn read_entries(l: Layout, s: usize, alive: bool, out: &mut BTreeMap<(String, String), Labelled>) {
     for e in 0..ENTRIES {
         if l.entry(s, e, E_STATE).load(Acquire) != 2 {
             continue;
@@ -123,7 +126,9 @@ fn read_entries(l: Layout, s: usize, out: &mut BTreeMap<(String, String), Labell
         for (c, v) in t.status.iter_mut().enumerate() {
             *v += l.entry(s, e, E_STATUS + c).load(Relaxed);
         }
-        t.active += l.entry(s, e, E_ACTIVE).load(Relaxed) as i64;
+        if alive {
+            t.active += l.entry(s, e, E_ACTIVE).load(Relaxed) as i64;
+        }
         for (h, hist) in t.hists.iter_mut().enumerate() {
             let base = E_HIST + h * HIST_WORDS;
             for (b, v) in hist.buckets.iter_mut().enumerate() {
