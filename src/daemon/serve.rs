@@ -432,7 +432,11 @@ impl Run<'_> {
             script: &head.script,
             request_id: &head.request_id,
             thread_id: self.index as u64 + 1,
-            start_us: self.daemon_start,
+            start_us: now_us(),
+            request_start_us: head.request_start_us,
+            queue_start_us: head.queue_start_us,
+            daemon_start_us: self.daemon_start,
+            server_pid: head.server_pid,
         };
         let extras = self.extras();
         let method = self.vars.get_bytes("REQUEST_METHOD").unwrap_or_default();
@@ -464,7 +468,8 @@ impl Run<'_> {
             )
         });
         drop(ctx.expire());
-        self.record(in_flight, &ctx, served.as_ref().map(|s| &s.outcome));
+        let (pg, ag) = (&self.sh.conf.name, &head.application_group);
+        crate::request::metrics::record(in_flight, pg, ag, served.as_ref());
         let served = served?;
         let flag = if served.loaded {
             &self.sh.loaded
@@ -473,27 +478,6 @@ impl Run<'_> {
         };
         flag.store(true, Ordering::Relaxed);
         Some(served.outcome)
-    }
-}
-
-impl Run<'_> {
-    /// The request's metrics: the queue is the wait from the Apache
-    /// child's send to this process's accept.
-    fn record(
-        &self,
-        in_flight: metrics::InFlight,
-        ctx: &RequestCtx,
-        outcome: Option<&wsgi::Outcome>,
-    ) {
-        let head = self.head;
-        in_flight.finish(&metrics::Sample {
-            process_group: &self.sh.conf.name,
-            application_group: &head.application_group,
-            status: ctx.final_status(outcome),
-            duration_us: (now_us() - head.request_start_us).max(0) as u64,
-            queue_wait_us: (self.daemon_start - head.queue_start_us).max(0) as u64,
-            gil_wait_us: 0,
-        });
     }
 }
 

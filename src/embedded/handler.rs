@@ -109,6 +109,10 @@ fn serve(r: Request, dir: &DirConfig, facts: Facts<'_>) -> c_int {
         request_id: &facts.request_id,
         thread_id: counters.thread_id,
         start_us: script_start,
+        request_start_us: r.request_time(),
+        queue_start_us: 0,
+        daemon_start_us: 0,
+        server_pid: std::process::id(),
     };
     let pass_request = dir.pass_apache_request == Some(true);
     // The path as sent, without the query string (which may carry secrets).
@@ -128,13 +132,7 @@ fn serve(r: Request, dir: &DirConfig, facts: Facts<'_>) -> c_int {
         })
     });
     drop(ctx.expire());
-    record(
-        r,
-        &facts.group,
-        in_flight,
-        &ctx,
-        served.as_ref().map(|s| &s.outcome),
-    );
+    request::metrics::record(in_flight, "", &facts.group, served.as_ref());
     match served.map(|s| s.outcome) {
         Some(wsgi::Outcome::Done) => OK,
         Some(wsgi::Outcome::Status(s)) => s as c_int,
@@ -144,24 +142,6 @@ fn serve(r: Request, dir: &DirConfig, facts: Facts<'_>) -> c_int {
             SERVER_ERROR
         }
     }
-}
-
-/// The request's metrics (embedded mode: no queue).
-fn record(
-    r: Request,
-    group: &str,
-    in_flight: metrics::InFlight,
-    ctx: &RequestCtx,
-    outcome: Option<&wsgi::Outcome>,
-) {
-    in_flight.finish(&metrics::Sample {
-        process_group: "",
-        application_group: group,
-        status: ctx.final_status(outcome),
-        duration_us: (env::now_us() - r.request_time()).max(0) as u64,
-        queue_wait_us: 0,
-        gil_wait_us: 0,
-    });
 }
 
 /// `WSGIDispatchScript`, run before the request goes to its process

@@ -3,7 +3,6 @@
 
 use std::mem::MaybeUninit;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -98,36 +97,16 @@ pub trait Backend: Send {
 /// touching freed server memory.
 pub struct RequestCtx {
     backend: Mutex<Option<Box<dyn Backend>>>,
-    /// The status sent to the server (0 until the response started),
-    /// for the metrics recorded at the end of the request.
-    status: AtomicU16,
+    /// What the request objects count (`wsgi.input` reads, body writes).
+    pub io: super::stats::IoCounters,
 }
 
 impl RequestCtx {
     pub fn new(backend: Box<dyn Backend>) -> Arc<RequestCtx> {
         Arc::new(RequestCtx {
             backend: Mutex::new(Some(backend)),
-            status: AtomicU16::new(0),
+            io: Default::default(),
         })
-    }
-
-    /// The response status the application started (0: none yet).
-    pub fn status(&self) -> u16 {
-        self.status.load(Ordering::Relaxed)
-    }
-
-    /// The status a finished request ended with: the one sent, the one
-    /// the server is to send, or 500 when Python did not run it.
-    pub fn final_status(&self, outcome: Option<&super::Outcome>) -> u16 {
-        match outcome {
-            Some(super::Outcome::Status(s)) => *s,
-            Some(super::Outcome::Done) => self.status(),
-            None => 500,
-        }
-    }
-
-    pub(crate) fn set_status(&self, status: u16) {
-        self.status.store(status, Ordering::Relaxed);
     }
 
     /// Runs `f` on the backend; `None` once the request has ended.
