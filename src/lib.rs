@@ -5,6 +5,8 @@
 //! - [`apache`]: a safe wrapper over request, pool, table, brigade, config
 //!   and log; knows nothing of Python;
 //! - [`config`]: directive parsing and merged configuration (pure);
+//! - [`metrics`]: metrics shared across processes (shared memory, the
+//!   Prometheus endpoint and the status page; no Python);
 //! - [`interp`]: every raw Python C-API call: start-up, thread states,
 //!   script loading;
 //! - [`wsgi`]: the WSGI adapter (no `unsafe`), speaking to the server
@@ -23,6 +25,7 @@ pub mod daemon;
 pub mod embedded;
 pub mod ffi;
 pub mod interp;
+pub mod metrics;
 pub mod module;
 pub mod request;
 pub mod store;

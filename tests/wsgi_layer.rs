@@ -26,6 +26,10 @@ mod apache;
 #[allow(dead_code, unused_imports)]
 mod config;
 
+#[path = "../src/metrics/mod.rs"]
+#[allow(dead_code, unused_imports)]
+mod metrics;
+
 #[path = "../src/store/mod.rs"]
 #[allow(dead_code, unused_imports)]
 mod store;

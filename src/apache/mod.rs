@@ -18,6 +18,7 @@ pub mod regex;
 pub mod request;
 pub mod scoreboard;
 pub mod server;
+pub mod shm;
 pub mod table;
 
 pub use conf::{DirConf, ServerConf};

@@ -70,6 +70,14 @@ impl Request {
     pub fn handler(&self) -> Option<&[u8]> {
         self.str_field(field!(self.handler))
     }
+    /// The request target as the client sent it (`r->unparsed_uri`).
+    pub fn unparsed_uri(&self) -> &[u8] {
+        self.str_field(field!(self.unparsed_uri)).unwrap_or(b"")
+    }
+    /// The query string (`r->args`), empty when there is none.
+    pub fn args(&self) -> &[u8] {
+        self.str_field(field!(self.args)).unwrap_or(b"")
+    }
     pub fn method(&self) -> &[u8] {
         self.str_field(field!(self.method)).unwrap_or(b"")
     }

@@ -160,6 +160,7 @@ fn proxy(r: Request, g: &GroupEntry) -> c_int {
         return status;
     }
     let request_start = Instant::now();
+    let _active = crate::metrics::begin_proxy(&g.conf.name, &facts.group);
     let frame = request_frame(r, g, dir, &facts);
     let stream = match send_request(r, g, &frame) {
         Ok(stream) => stream,

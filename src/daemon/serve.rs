@@ -21,6 +21,7 @@ use super::{sock, GroupEntry};
 use crate::apache::Level;
 use crate::config::daemon::DaemonGroup;
 use crate::interp;
+use crate::metrics;
 use crate::wsgi::{self, App, CgiVars, Extras, RequestCtx, RunInfo};
 
 struct Slot {
@@ -451,6 +452,11 @@ impl Run<'_> {
             server_pid: head.server_pid,
         };
         let extras = self.extras();
+        let method = self.vars.get_bytes("REQUEST_METHOD").unwrap_or_default();
+        let uri = self.vars.get_bytes("REQUEST_URI").unwrap_or_default();
+        let uri = uri.split(|&b| b == b'?').next().unwrap_or_default();
+        let ag = &head.application_group;
+        let in_flight = metrics::begin(&self.sh.conf.name, ag, method, uri, info.thread_id, false);
         let served = interp::with_group(&head.application_group, |py| {
             wsgi::serve(
                 py,
@@ -475,6 +481,8 @@ impl Run<'_> {
             )
         });
         drop(ctx.expire());
+        let (pg, ag) = (&self.sh.conf.name, &head.application_group);
+        crate::request::metrics::record(in_flight, pg, ag, served.as_ref());
         let served = served?;
         let flag = if served.loaded {
             &self.sh.loaded

@@ -334,6 +334,7 @@ impl Processes {
                 return;
             }
             self.draining.retain(|p| *p != pid);
+            crate::metrics::reaped(crate::apache::log::forked_server(), pid, status);
             let Some(slot) = self
                 .slots
                 .iter_mut()

@@ -15,7 +15,7 @@ use super::supervisor::{identity, reset_after_fork, set_signals};
 use super::{sock, startup, GroupEntry};
 use crate::apache::process::Argv;
 use crate::apache::Level;
-use crate::{interp, wsgi};
+use crate::{interp, metrics, wsgi};
 
 static TERM: AtomicBool = AtomicBool::new(false);
 static USR1: AtomicBool = AtomicBool::new(false);
@@ -136,6 +136,7 @@ fn start_python(g: &GroupEntry) -> Result<(), String> {
 /// The daemon process's main: returns the exit status.
 pub fn run(g: &GroupEntry, fd: RawFd, argv: Argv, notify: RawFd) -> i32 {
     reset_after_fork(fd);
+    metrics::attach_daemon(crate::apache::log::forked_server(), &g.conf.name);
     // Request threads take turns (whichever accept() wakes), and glibc
     // would give each its own malloc arena, each keeping the largest
     // body it ever held (15 threads x a 1 MiB upload = 15 MiB of RSS).
@@ -174,6 +175,7 @@ pub fn run(g: &GroupEntry, fd: RawFd, argv: Argv, notify: RawFd) -> i32 {
         std::thread::sleep(Duration::from_secs(2));
         return 1;
     }
+    metrics::set_interpreters(1);
     let main = crate::apache::log::forked_server();
     if g.conf.threads == 0 {
         return startup::run_service(g, main);
@@ -225,6 +227,22 @@ pub fn now_s() -> u64 {
         .unwrap_or(0)
 }
 
+/// The metrics' name for a recycle reason of [`monitor`].
+fn exit_reason(why: &str) -> metrics::Reason {
+    use metrics::Reason::*;
+    let rules = [
+        ("maximum-requests", MaximumRequests),
+        ("restart-interval", RestartInterval),
+        ("inactivity-timeout", InactivityTimeout),
+        ("request-timeout", RequestTimeout),
+        ("startup-timeout", StartupTimeout),
+    ];
+    rules
+        .iter()
+        .find(|(prefix, _)| why.starts_with(prefix))
+        .map_or(Signal, |(_, r)| *r)
+}
+
 /// Watches signals and the recycle rules until the process should exit.
 fn monitor(g: &GroupEntry, sh: &Shared, probe: &AtomicU64, notify: RawFd) {
     let c = &g.conf;
@@ -274,10 +292,12 @@ fn monitor(g: &GroupEntry, sh: &Shared, probe: &AtomicU64, notify: RawFd) {
                 "[WSGI-RS-E406] daemon process {} of group '{}': the Python GIL has not been available for {} s (deadlock-timeout); restarting the process",
                 std::process::id(), c.name, c.deadlock_timeout
             ));
+            metrics::note_exit(metrics::Reason::DeadlockTimeout);
             return;
         }
         sh.check_request_timeouts();
         if let (Some((why, secs)), None) = (reason, drain_until) {
+            metrics::note_exit(exit_reason(why));
             sh.stop_accepting();
             let pid = std::process::id().to_le_bytes();
             // SAFETY: writes 4 bytes to the supervisor's pipe.

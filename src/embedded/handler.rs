@@ -12,6 +12,7 @@ use crate::apache::{DirConf, Level, Request, ServerConf};
 use crate::config::{DirConfig, ServerConfig};
 use crate::ffi;
 use crate::interp;
+use crate::metrics;
 use crate::request::{self, env, Facts, RequestBackend, Target};
 use crate::request::{NOTE_APPLICATION_GROUP, NOTE_CALLABLE_OBJECT, NOTE_PROCESS_GROUP};
 use crate::wsgi::{self, App, Extras, RequestCtx, RequestObjects, RunInfo};
@@ -114,6 +115,13 @@ fn serve(r: Request, dir: &DirConfig, facts: Facts<'_>) -> c_int {
         server_pid: std::process::id(),
     };
     let pass_request = dir.pass_apache_request == Some(true);
+    // The path as sent, without the query string (which may carry secrets).
+    let path = r
+        .unparsed_uri()
+        .split(|&b| b == b'?')
+        .next()
+        .unwrap_or_default();
+    let in_flight = metrics::begin("", &facts.group, r.method(), path, counters.thread_id, true);
     let served = interp::with_group(&facts.group, |py| {
         wsgi::serve(py, &app, &facts.vars, &extras, &ctx, &info, |environ, _| {
             if pass_request {
@@ -124,6 +132,7 @@ fn serve(r: Request, dir: &DirConfig, facts: Facts<'_>) -> c_int {
         })
     });
     drop(ctx.expire());
+    request::metrics::record(in_flight, "", &facts.group, served.as_ref());
     match served.map(|s| s.outcome) {
         Some(wsgi::Outcome::Done) => OK,
         Some(wsgi::Outcome::Status(s)) => s as c_int,

@@ -5,6 +5,7 @@
 mod auth;
 mod dispatch;
 mod handler;
+pub mod monitor;
 mod script;
 mod translate;
 

@@ -128,10 +128,9 @@ fn create(group: &str) -> Option<usize> {
         }
         super::thread::adopt(interp, sub);
         reattach_main();
-        REGISTRY
-            .by_name
-            .lock()
-            .insert(group.to_owned(), interp as usize);
+        let mut by_name = REGISTRY.by_name.lock();
+        by_name.insert(group.to_owned(), interp as usize);
+        crate::metrics::set_interpreters(by_name.len() + 1);
         Some(interp as usize)
     })
     .flatten()

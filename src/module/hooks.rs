@@ -7,9 +7,12 @@ use std::ptr;
 
 use crate::apache::hooks::{self, Order, PostConfig, Register, RequestHook};
 use crate::apache::hooks::{RequestPhase, ServerHook, ServerPhase};
-use crate::apache::{log, server, Pool, Request};
+use crate::apache::{log, server, Pool, Request, ServerConf};
+use crate::config::daemon::DaemonGroup;
+use crate::config::ServerConfig;
 use crate::ffi;
 use crate::{daemon, embedded, interp};
+use std::sync::Arc;
 
 const OK: c_int = ffi::OK as c_int;
 const DECLINED: c_int = ffi::DECLINED as c_int;
@@ -63,12 +66,31 @@ impl PostConfig for Hooks {
             log::server(main, log::Level::Crit, &e);
             return SERVER_ERROR;
         }
+        if let Err(e) = crate::metrics::prepare(main, &daemon_groups(main)) {
+            log::server(main, log::Level::Crit, &e);
+            return SERVER_ERROR;
+        }
         if let Err(e) = daemon::start(pconf, main) {
             log::server(main, log::Level::Crit, &e);
             return SERVER_ERROR;
         }
         OK
     }
+}
+
+/// Every daemon group of the configuration, once.
+fn daemon_groups(main: server::Server) -> Vec<Arc<DaemonGroup>> {
+    let mut out: Vec<Arc<DaemonGroup>> = Vec::new();
+    let mut next = Some(main);
+    while let Some(s) = next {
+        for g in &ServerConfig::of(&s).daemons {
+            if !out.iter().any(|o| o.name == g.name) {
+                out.push(g.clone());
+            }
+        }
+        next = s.next();
+    }
+    out
 }
 
 fn python_component() -> String {
@@ -107,9 +129,12 @@ impl ServerHook for ChildInit {
     const NAME: &'static str = "child_init";
     fn run(pchild: Pool, main: server::Server) {
         crate::request::configure_shared_state(main);
+        crate::metrics::attach_child(main);
+        pchild.on_cleanup(Box::new(crate::metrics::detach));
         if daemon::proxy::daemon_only(main) || !embedded::start_python(main) {
             return;
         }
+        crate::metrics::set_interpreters(1);
         // pchild lives until the child exits; its cleanups run on the
         // main thread after the MPM has joined its workers.
         pchild.on_cleanup(Box::new(interp::finalize));
@@ -134,6 +159,9 @@ impl RequestHook for Handler {
     const NAME: &'static str = "handler";
     const FALLBACK: c_int = SERVER_ERROR;
     fn run(r: Request) -> c_int {
+        if let Some(status) = embedded::monitor::handle(r) {
+            return status;
+        }
         if let Err(status) = embedded::dispatch_request(r) {
             return status;
         }

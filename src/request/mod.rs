@@ -13,6 +13,7 @@
 mod backend;
 pub mod env;
 mod facts;
+pub mod metrics;
 mod process;
 
 pub use backend::{level, RequestBackend};
