@@ -280,6 +280,8 @@ fn replace_handler(sig: c_int, handler: usize) {
 
 /// The wrapped SIGHUP/SIGTERM handler. Async-signal-safe only: atomics,
 /// getpid, reads of the shared scoreboard, and prefork's own handlers.
+/// Nothing in it can panic, so it has no panic guard (the guard logs,
+/// which is not async-signal-safe).
 extern "C" fn on_stop_signal(sig: c_int) {
     if EXITING.load(Ordering::Acquire) {
         return;
