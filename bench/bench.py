@@ -4,7 +4,8 @@
 Starts every contender once, on its own 127.0.0.1 port:
 
     rs           Apache (event MPM) + our module, embedded, WSGIApplicationGroup %{GLOBAL}
-    mod_wsgi     the same Apache configuration + Debian's mod_wsgi 4.9.4
+    mod_wsgi     the same Apache configuration + Debian's mod_wsgi (4.9.4 on Debian 12,
+                 5.0.2 in the Debian 13 root)
     static       the same Apache configuration, no WSGI module: the same bytes as files
     granian      Granian (PyPI), WSGI interface, same app file      (if installed)
     gunicorn     Gunicorn (PyPI), gthread worker, same app file     (if installed)
@@ -29,6 +30,14 @@ Environment:
     BENCH_NO_SOAK=1 skip the soak (for iterating on one cell; not for RESULTS.md)
     BENCH_OUT       results JSON path (default bench/results/<date>-embedded.json,
                     QUICK runs go to bench/.work/results/)
+    BENCH_WORK      work directory (default bench/.work; bench/run sets one per matrix root)
+
+Inside a matrix root (`bash tests/matrix debian13 --run bench/run`, which sets
+MWRS_MATRIX, MWRS_MODULE_PATH and PYO3_PYTHON): the Python is the root's, the
+comparison module the root's own mod_wsgi.so, the default workloads hello, Flask
+and Django at c=1 and c=32 (QUICK too), and every run, QUICK included, writes
+bench/results/<date>-<root>-{quick,full}[-daemon].json for the report's section
+of that root.
 """
 
 import datetime
@@ -45,9 +54,11 @@ import time
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH)
-WORK = os.path.join(BENCH, ".work")
+WORK = os.environ.get("BENCH_WORK") or os.path.join(BENCH, ".work")
+MATRIX = os.environ.get("MWRS_MATRIX", "")  # tests/matrix's root tag (debian13, sid-python3.15), or ""
+PY = (os.environ.get("PYO3_PYTHON") if MATRIX else None) or "/usr/bin/python3"
 VENV = os.path.join(WORK, "venv")
-SHM = "/dev/shm/mwrs-bench"
+SHM = "/dev/shm/mwrs-bench" + ("-" + MATRIX if MATRIX else "")  # /dev is the host's in a root
 APPS = os.path.join(SHM, "apps")
 DATA = os.path.join(SHM, "data")
 HTDOCS = os.path.join(SHM, "htdocs")
@@ -89,11 +100,14 @@ WORKLOADS = [
     ("django", "/django", 0, None, None),
 ]
 CONCS = [1, 32]
-if QUICK:
+WORKLOADS_ALL = list(WORKLOADS)  # every route, for the static server's aliases and priming
+if MATRIX:  # the rows the matrix report shows (issue 12): hello, Flask, Django at c=1 and c=32
+    WORKLOADS = [w for w in WORKLOADS if w[0] in ("hello", "flask", "django")]
+elif QUICK:
     WORKLOADS = WORKLOADS[:1]
     CONCS = [32]
 if os.environ.get("BENCH_WORKLOADS"):
-    WORKLOADS = [w for w in WORKLOADS if w[0] in os.environ["BENCH_WORKLOADS"].split(",")]
+    WORKLOADS = [w for w in WORKLOADS_ALL if w[0] in os.environ["BENCH_WORKLOADS"].split(",")]
 if os.environ.get("BENCH_CONCS"):
     CONCS = [int(c) for c in os.environ["BENCH_CONCS"].split(",")]
 NO_SOAK = os.environ.get("BENCH_NO_SOAK") == "1"
@@ -408,12 +422,6 @@ class Proc(Server):
         return {"tail": self.tail_errlog(3)}
 
 
-WORKLOADS_ALL = list(WORKLOADS) if not QUICK else [
-    ("hello", "/hello", 0, 13, "hello"),
-    ("100k", "/100k", 0, 102400, "100k.bin"),
-    ("file_10m", "/file10m", 0, 10485760, "10m.bin"),
-]
-
 
 # ------------------------------------------------------------------ setup
 
@@ -442,11 +450,19 @@ def prepare_tree():
     os.chmod(os.path.join(DATA, "10m.bin"), 0o644)
 
 
+def mod_wsgi_label():
+    """'mod_wsgi 4.9.4' (Debian 12) or 'mod_wsgi 5.0.2' (Debian 13): the
+    installed package's upstream version."""
+    v = sh("dpkg-query -W -f '${Version}' libapache2-mod-wsgi-py3")
+    return "mod_wsgi " + (re.sub(r"^\d+:", "", v).split("-")[0] if v else "(version unknown)")
+
+
 def make_servers():
     vb = os.path.join(VENV, "bin")
+    mw = mod_wsgi_label()
     servers = [
         Apache("rs", "rs", "mod_wsgi_rs"),
-        Apache("mod_wsgi", "mod_wsgi", "mod_wsgi 4.9.4"),
+        Apache("mod_wsgi", "mod_wsgi", mw),
         Apache("static", "static", "Apache static file"),
         Proc("granian", "Granian", [
             os.path.join(vb, "granian"), "--interface", "wsgi", "--host", "127.0.0.1", "--port", "@PORT@",
@@ -460,7 +476,7 @@ def make_servers():
     if DAEMON:
         servers += [
             Apache("rs_daemon", "rs_daemon", "mod_wsgi_rs daemon"),
-            Apache("mod_wsgi_daemon", "mod_wsgi_daemon", "mod_wsgi 4.9.4 daemon"),
+            Apache("mod_wsgi_daemon", "mod_wsgi_daemon", mw + " daemon"),
         ]
     if os.environ.get("BENCH_SERVERS"):
         keep = os.environ["BENCH_SERVERS"].split(",")
@@ -678,12 +694,14 @@ def metadata():
         "os": sh(". /etc/os-release; echo $PRETTY_NAME"),
         "mem_total": sh("free -m | awk '/Mem:/{print $2\" MB\"}'"),
         "apache": sh(HTTPD + " -v | head -1"),
-        "python": sh("/usr/bin/python3 --version"),
+        "python": sh(PY + " --version"),
+        "matrix": MATRIX,
         "mod_wsgi": sh("dpkg-query -W -f '${Package} ${Version}' libapache2-mod-wsgi-py3"),
-        "mod_wsgi_rs_rev": sh("git -C %s rev-parse --short HEAD" % REPO)
+        # A matrix root has no git: tests/matrix --run passes the checkout's revision.
+        "mod_wsgi_rs_rev": os.environ.get("MWRS_MATRIX_REV") or sh("git -C %s rev-parse --short HEAD" % REPO)
         + ("+dirty" if sh("git -C %s status --porcelain -- src csrc Cargo.toml Cargo.lock build.rs" % REPO) else ""),
         "wrk": sh("dpkg-query -W -f '${Version}' wrk"),
-        "flask_django": sh("/usr/bin/python3 -c 'import flask,django;print(\"Flask\",flask.__version__,\"Django\",django.__version__)'"),
+        "flask_django": sh(PY + " -c 'import flask,django;print(\"Flask\",flask.__version__,\"Django\",django.__version__)'"),
         "granian": sh(vpy + " -c 'import granian;print(granian.__version__)'") if os.path.exists(vpy) else "",
         "gunicorn": sh(vpy + " -c 'import gunicorn;print(gunicorn.__version__)'") if os.path.exists(vpy) else "",
         "config": {
@@ -716,9 +734,12 @@ def save(results):
 def main():
     global OUT
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    default_dir = os.path.join(WORK, "results") if QUICK else os.path.join(BENCH, "results")
+    # A matrix root's runs, QUICK ones too, go to bench/results/ for that root's report section
+    # (which says when its figures come from a QUICK run).
+    default_dir = os.path.join(WORK, "results") if QUICK and not MATRIX else os.path.join(BENCH, "results")
     OUT = os.environ.get("BENCH_OUT") or os.path.join(
-        default_dir, "%s-%s%s.json" % (stamp, "quick" if QUICK else "full", "-daemon" if DAEMON else ""))
+        default_dir, "%s-%s%s%s.json" % (stamp, MATRIX + "-" if MATRIX else "", "quick" if QUICK else "full",
+                                        "-daemon" if DAEMON else ""))
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
     results = {"meta": metadata(), "cells": [], "soak": None, "servers": {}}
     results["meta"]["loadavg_start"] = loadavg()

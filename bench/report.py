@@ -3,15 +3,19 @@
 
     /usr/bin/python3 bench/report.py [results.json]
 
-Without an argument it uses the newest bench/results/*-full*.json.  Results of a
+Without an argument it uses the newest bench/results/<date>-full*.json.  Results of a
 QUICK run (under bench/.work/) produce bench/.work/RESULTS.md and ratios.png, so
 a sanity run never overwrites the committed report.  Profile figures from
 bench/profile.sh (bench/results/profile-*.json, newest) are included when present.
+Runs in a matrix root (bench/results/<date>-<root>-*.json from
+`bash tests/matrix debian13 --run bench/run`, and <date>-<root>-gil.txt from
+`bash bench/gil.sh debian13`) get a section each (matrix_section).
 """
 
 import glob
 import json
 import os
+import re
 import sys
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
@@ -55,8 +59,103 @@ def fmt_us(v):
     return "%.2f ms" % (v / 1000) if v >= 1000 else "%d µs" % v
 
 
+def shared_state_section(path):
+    """bench/SHARED-STATE.md (written by bench/shared_state.py, a run of
+    its own) as a section of RESULTS.md: its title becomes the section's,
+    its text follows unchanged."""
+    with open(path) as f:
+        lines = f.read().strip().splitlines()
+    title = lines[0].lstrip("# ").strip()
+    body = "\n".join(lines[1:]).strip()
+    return "## %s (`bench/shared_state.py`, from `bench/SHARED-STATE.md`)\n\n%s\n" % (title, body)
+
+
+# <date>-<time>-<root>-{quick,full}[-daemon].json (bench/run) and <date>-<time>-<root>-gil.txt
+# (bench/gil.sh): runs inside a tests/matrix root.
+MATRIX_RUN = re.compile(r"^\d{8}-\d{6}-(?P<tag>[a-z0-9][a-z0-9.-]*?)-(?P<kind>quick|full|gil)(-daemon)?\.(json|txt)$")
+
+
+def matrix_section(tag):
+    """The section of one matrix root (bench/run inside `tests/matrix TAG`): its
+    newest full run, else its newest QUICK run (said in bold, with the load),
+    mod_wsgi_rs against that root's own mod_wsgi, and its newest gil.sh output."""
+    files = sorted(f for f in os.listdir(os.path.join(BENCH, "results"))
+                   if (m := MATRIX_RUN.match(f)) and m["tag"] == tag)
+    runs = [f for f in files if not f.endswith("-gil.txt")]
+    gil = [f for f in files if f.endswith("-gil.txt")]
+    gil_text = []
+    if gil:
+        with open(os.path.join(BENCH, "results", gil[-1])) as f:
+            gil_text = ["Per-interpreter GIL (`bash bench/gil.sh %s`, `bench/results/%s`; one Apache child, two "
+                        "application groups, one `ab -k -c 1` each, about 5 ms of pure Python per request). "
+                        "`On` can only beat `Off` with two idle cores: read the ratio with the load averages "
+                        "it prints." % (tag, gil[-1]), "", "```", f.read().strip(), "```", ""]
+    if not runs:
+        return "\n".join(["## `tests/matrix %s`: per-interpreter GIL" % tag, ""] + gil_text)
+    name = ([f for f in runs if MATRIX_RUN.match(f)["kind"] == "full"] or runs)[-1]
+    d = load(os.path.join(BENCH, "results", name))
+    meta, cfg = d["meta"], d["meta"]["config"]
+    osname = re.sub(r"GNU/Linux | \(.*\)", "", meta.get("os", tag))  # "Debian 13"
+    py = ".".join(re.sub(r"^Python ", "", meta.get("python", "")).split(".")[:2])
+    apache = re.sub(r"^.*Apache/(\S+).*$", r"\1", meta.get("apache", ""))
+    mw = re.sub(r"^\S+ (\d+:)?([^-]+).*$", r"mod_wsgi \2", meta.get("mod_wsgi", "mod_wsgi"))
+    cells = {(c["workload"], c["conc"], c["server"]): c for c in d["cells"]}
+    med = lambda c, k: c["summary"][k]["median"] if c and "summary" in c else None  # noqa: E731
+    others = sorted(r["other_cpu_pct"] for c in d["cells"] for r in c.get("runs", []))
+    L = ["## %s (Python %s, Apache %s) against %s" % (osname, py, apache, mw), ""]
+    L.append("`bash tests/matrix %s --run bench/run`%s on %s, mod_wsgi_rs %s built against the root's Python, "
+             "the root's own `mod_wsgi.so` (%s), %s (raw data: `bench/results/%s`). Same method as above: "
+             "%s s × %d runs per cell, A B A B, `wrk -t1`." % (
+                 tag, " with `QUICK=1`" if cfg.get("quick") else "", meta.get("date"), meta.get("mod_wsgi_rs_rev"),
+                 meta.get("mod_wsgi"), meta.get("flask_django"), name, cfg["seconds"], cfg["runs"]))
+    L.append("")
+    if cfg.get("quick"):
+        L.append("**QUICK run on a loaded machine** (load average %s at the start, %s at the end; other work "
+                 "took a median %.0f %% of a core during the measured runs): these figures show that the "
+                 "benchmark runs in the root, not how the two modules compare. A full run: the command "
+                 "above without `QUICK=1`, on an idle machine." % (
+                     meta.get("loadavg_start"), meta.get("loadavg_end"), others[len(others) // 2] if others else 0))
+        L.append("")
+    L += ["| workload | c | mode | mod_wsgi_rs req/s | %s req/s | ratio | CPU µs/req rs / mod_wsgi "
+          "| p99 rs / mod_wsgi | failed rs / mod_wsgi |" % mw, "|---|---|---|---|---|---|---|---|---|"]
+    pairs = [("embedded", "rs", "mod_wsgi")] + ([("daemon", "rs_daemon", "mod_wsgi_daemon")] if cfg.get("daemon") else [])
+    for wl in cfg["workloads"]:
+        for conc in cfg["concurrency"]:
+            for mode, a, b in pairs:
+                ca, cb = cells.get((wl, conc, a)), cells.get((wl, conc, b))
+                ra, rb = med(ca, "rps"), med(cb, "rps")
+                shown = lambda c, v, f: f(v) if v is not None else (c or {}).get("reason", "n/a")[:80]  # noqa: E731
+                L.append("| %s | %d | %s | %s | %s | %s | %s | %s | %s / %s |" % (
+                    WL_TITLES.get(wl, wl), conc, mode, shown(ca, ra, fmt_rps), shown(cb, rb, fmt_rps),
+                    "%.2f" % (ra / rb) if ra and rb else "—",
+                    "%.1f / %.1f" % (med(ca, "cpu_us_per_req"), med(cb, "cpu_us_per_req")) if ra and rb else "—",
+                    "%s / %s" % (fmt_us(med(ca, "p99_us")), fmt_us(med(cb, "p99_us"))) if ra and rb else "—",
+                    (ca or {}).get("summary", {}).get("failed", "—"), (cb or {}).get("summary", {}).get("failed", "—")))
+    L.append("")
+    refs = []
+    for srv in ("static", "granian", "gunicorn"):
+        v = (d.get("servers") or {}).get(srv)
+        if not v:
+            continue
+        got = ["%s c=%d %s" % (c["workload"], c["conc"], fmt_rps(med(c, "rps")))
+               for c in d["cells"] if c["server"] == srv and med(c, "rps")]
+        refs.append("%s: %s" % (v["label"], ", ".join(got) if got else "n/a (%s)" % (v.get("reason") or "no cell")[:120]))
+    if refs:
+        L += ["References in the same root (median req/s): " + "; ".join(refs) + ".", ""]
+    soak = ((d.get("soak") or {}).get("servers") or {})
+    if soak:
+        L.append("Soak (ab -k -c 32 on /hello): " + "; ".join(
+            "%s %.1f MB per child after %d requests (%d failed)" % (
+                srv, v["rows"][-1]["rss_kb_max"] / 1024, v["rows"][-1]["requests"], sum(r["failed"] for r in v["rows"]))
+            for srv, v in soak.items() if v.get("rows")) + ".")
+        L.append("")
+    return "\n".join(L + gil_text)
+
+
 def main():
-    path = sys.argv[1] if len(sys.argv) > 1 else newest(os.path.join(BENCH, "results", "*-full*.json"))
+    mains = [f for f in glob.glob(os.path.join(BENCH, "results", "*-full*.json"))
+             if not MATRIX_RUN.match(os.path.basename(f))]  # Debian 12 runs, not a matrix root's
+    path = sys.argv[1] if len(sys.argv) > 1 else max(mains, default=None)
     if not path:
         sys.exit("no results JSON (run bench/run first)")
     d = load(path)
@@ -321,6 +420,14 @@ def main():
         w("")
         w("Top functions (exclusive Ir): `bench/results/profile-*-<module>-<route>.txt`.")
         w("")
+
+    if outdir == BENCH:
+        tags = sorted({m["tag"] for f in os.listdir(os.path.join(BENCH, "results")) if (m := MATRIX_RUN.match(f))})
+        L.extend(matrix_section(t) for t in tags)
+
+    shared = os.path.join(BENCH, "SHARED-STATE.md")
+    if outdir == BENCH and os.path.exists(shared):
+        w(shared_state_section(shared))
 
     notes = os.path.join(BENCH, "results", "findings.md")
     if outdir == BENCH and os.path.exists(notes):

@@ -29,7 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 from harness.apache import Apache, free_port  # noqa: E402
 
-OPS = int(os.environ.get("SHARED_BENCH_OPS", "2000"))
+OPS = int(os.environ.get("SHARED_BENCH_OPS", "20000"))
 THREADS = 8
 
 APP = r'''
@@ -123,6 +123,7 @@ def start_redis():
 
 
 def main():
+    load_before = os.getloadavg()[0]
     redis_proc, port, redis_dir = start_redis()
     ap = Apache(
         "WSGISharedCache bench size=64M\nWSGISharedCache big size=64M\n"
@@ -156,10 +157,10 @@ def main():
         redis_proc.terminate()
         redis_proc.wait(10)
         shutil.rmtree(redis_dir, ignore_errors=True)
-    write(rows, mem, fs)
+    write(rows, mem, fs, (load_before, os.getloadavg()[0]))
 
 
-def write(rows, mem, fs):
+def write(rows, mem, fs, load):
     lines = [
         "# Shared state: mod_wsgi_rs cache vs diskcache vs redis-py",
         "",
@@ -167,7 +168,10 @@ def write(rows, mem, fs):
         " for 2 daemon processes x %d threads; 100-byte values, 1000 keys). Store files on %s."
         % (OPS, OPS // 4, THREADS, fs),
         "Operations per second from Python inside Apache (higher is better), and the ratio of"
-        " mod_wsgi_rs to each.",
+        " mod_wsgi_rs to each. The three stores run one after the other in one run, so the"
+        " ratios hold for the load of that moment; the absolute figures move with it"
+        " (1-minute load average %.1f at the start, %.1f at the end, %d CPUs)."
+        % (load[0], load[1], os.cpu_count()),
         "",
         "| op | threads | mod_wsgi_rs | diskcache | redis-py | rs / diskcache | rs / redis-py |",
         "|---|---|---:|---:|---:|---:|---:|",

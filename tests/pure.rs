@@ -608,6 +608,7 @@ fn sample_head() -> wire::RequestHead {
         request_id: "aBc-123".into(),
         request_start_us: -1,
         queue_start_us: i64::MAX,
+        server_pid: u32::MAX,
         header_only: false,
         has_body: true,
         proof: [7u8; 32],

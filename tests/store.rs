@@ -40,7 +40,13 @@ fn directive_parses_name_location_and_size() {
     );
     let c = SharedCache::parse(&words("r redis://h:6379/2"), "f:1").unwrap();
     assert_eq!(c.location, Location::Redis("redis://h:6379/2".into()));
+    assert_eq!(c.lock_lease_ms, 10_000);
+    let c = SharedCache::parse(&words("r redis://h/0 lock-lease=3"), "f:1").unwrap();
+    assert_eq!(c.lock_lease_ms, 3_000);
     for (bad, want) in [
+        ("a lock-lease=3", "redis:// caches only"),
+        ("r redis://h/0 lock-lease=0", "from 1 to 3600"),
+        ("r redis://h/0 lock-lease=1.5", "from 1 to 3600"),
         ("", "requires a name"),
         ("a/b", "must be 1 to 64"),
         (".x", "must be 1 to 64"),
@@ -169,15 +175,16 @@ fn named_locks_exclude_threads_and_time_out() {
         base: base.clone(),
         caches: vec![],
     });
-    let held = store::lock("a b/c", None).unwrap();
+    let held = store::lock("a b/c", None, None).unwrap();
     let t0 = Instant::now();
-    let e = std::thread::spawn(|| store::lock("a b/c", Some(Duration::from_millis(100))).err())
-        .join()
-        .unwrap();
+    let e =
+        std::thread::spawn(|| store::lock("a b/c", Some(Duration::from_millis(100)), None).err())
+            .join()
+            .unwrap();
     assert!(matches!(e, Some(Error::Timeout(_))), "{e:?}");
     assert!(t0.elapsed() >= Duration::from_millis(100));
-    assert!(store::lock("other", Some(Duration::ZERO)).is_ok());
-    let waiter = std::thread::spawn(|| store::lock("a b/c", None).is_ok());
+    assert!(store::lock("other", Some(Duration::ZERO), None).is_ok());
+    let waiter = std::thread::spawn(|| store::lock("a b/c", None, None).is_ok());
     std::thread::sleep(Duration::from_millis(50));
     drop(held);
     assert!(waiter.join().unwrap());

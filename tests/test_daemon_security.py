@@ -120,7 +120,7 @@ def forged_request(script, group=b""):
         head += _bytes(text)
     head += struct.pack("<I", 80)
     now = int(time.time() * 1e6)
-    head += struct.pack("<qqq", 0, now, now)
+    head += struct.pack("<qqqI", 0, now, now, os.getpid())  # mtime, request/queue start, sender
     pairs = [(b"REQUEST_METHOD", b"GET"), (b"REMOTE_USER", b"admin"), (b"SCRIPT_FILENAME", script.encode())]
     head += struct.pack("<I", len(pairs)) + b"".join(_bytes(k) + _bytes(v) for k, v in pairs)
     return b"Q" + struct.pack("<I", len(head)) + head + b"b" + struct.pack("<I", 0)

@@ -36,6 +36,7 @@ COMMANDS = {
     "django": ["bash", "examples/serve", "django"],
     "venv": ["bash", "examples/venv/serve"],
     "daemon": ["bash", "examples/serve", "daemon"],
+    "cluster": ["bash", "examples/cluster/serve"],
 }
 
 
@@ -310,4 +311,66 @@ def test_daemon(serve):
     assert len(socks) == 2 and socks[0].endswith(".sock"), socks
     assert os.stat(os.path.join(s.root, "run", "wsgi")).st_mode & 0o777 == 0o755
     _check_url_line(s)
+    _check_stopped(s)
+
+
+def test_cluster(serve):
+    """Two hosts behind mod_proxy_balancer sharing counters, a lock and
+    sessions on Redis: host 1 is taken away (graceful-stop) under load;
+    no request fails, no count is lost, the user stays logged in."""
+    if MODULE != "rs":
+        pytest.skip("the cluster example uses mod_wsgi_rs's shared state (WSGISharedCache)")
+    if not shutil.which("redis-server"):
+        pytest.skip("redis-server is not installed (Debian package redis-server; scripts/install-deps)")
+    s = serve("cluster")
+    status, _, body = s.wait_ready()
+    assert status == 200 and body.startswith(b"Hello from the cluster"), body
+    _check_url_line(s)
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+    with opener.open(s.url("/login?user=alice"), timeout=10) as r:
+        assert json.loads(r.read())["user"] == "alice"
+    answers, failures = [], []
+    host1_gone, done = threading.Event(), threading.Event()
+
+    def client():
+        while not done.is_set():
+            gone = host1_gone.is_set()  # before the request is sent
+            try:
+                with opener.open(s.url("/count"), timeout=30) as r:
+                    answers.append((gone, json.loads(r.read())))
+            except Exception as e:  # noqa: BLE001 - every failure is reported
+                failures.append(repr(e))
+
+    def wait_for(n):
+        deadline = time.time() + 60
+        while len(answers) < n and time.time() < deadline and not failures:
+            time.sleep(0.01)
+
+    threads = [threading.Thread(target=client) for _ in range(6)]
+    for t in threads:
+        t.start()
+    try:
+        wait_for(60)
+        pidfile = os.path.join(s.root, "host1", "run", "httpd.pid")
+        host1 = int(open(pidfile).read())
+        os.kill(host1, signal.SIGWINCH)  # Apache's graceful-stop, under load
+        deadline = time.time() + 30
+        while _ap._alive(host1) and time.time() < deadline:
+            time.sleep(0.05)
+        assert not _ap._alive(host1), "host 1 did not stop"
+        host1_gone.set()
+        wait_for(len(answers) + 60)
+    finally:
+        done.set()
+        for t in threads:
+            t.join()
+    assert not failures, failures[:5]
+    n = len(answers)
+    assert {a["user"] for _, a in answers} == {"alice"}  # nobody logged out
+    assert sorted(a["hits"] for _, a in answers) == list(range(1, n + 1))
+    assert sorted(a["visits"] for _, a in answers) == list(range(1, n + 1))
+    assert {a["host"] for gone, a in answers if gone} == {"127.0.0.3"}
+    assert {a["host"] for gone, a in answers if not gone} == {"127.0.0.2", "127.0.0.3"}
+    with opener.open(s.url("/stats"), timeout=10) as r:
+        assert json.loads(r.read()) == {"hits": n, "visits": {"alice": n}}
     _check_stopped(s)

@@ -3,10 +3,12 @@ API and the same counting under faults against a real Redis server
 (Debian's redis-server) started by the test."""
 
 import os
+import signal
 import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 import pytest
@@ -87,3 +89,66 @@ def test_unreachable_redis_is_a_clear_error(make_apache_fn):
 def test_counting_under_kills_and_restarts_on_redis(make_apache_fn, redis_url):
     test_shared_faults.run_fault_test(make_apache_fn, "WSGISharedCache main %s\n" % redis_url,
                                       "shared-faults-redis")
+
+
+def _two_hosts(make_apache_fn, redis_url, lease=""):
+    conf = ("WSGISharedCache main %s%s\nWSGIScriptAlias /c @APPS@/counter.wsgi\n"
+            % (redis_url, lease))
+    return [make_apache_fn(conf, apps={"counter.wsgi": shared_apps.COUNTER},
+                           name="shared-redis-host%d" % i) for i in (1, 2)]
+
+
+def test_redis_lock_serialises_two_hosts(make_apache_fn, redis_url):
+    """lock(..., cache=<redis cache>) + get/set from two Apache instances
+    (two hosts sharing one Redis), 16 clients at once: every 200 is
+    exactly one increment. Without cache= (each instance's own flock
+    files) the same run loses updates."""
+    hosts = _two_hosts(make_apache_fn, redis_url)
+    urls = [h.url("/c/locked?key=two&on=main") for h in hosts]
+    ok = []
+
+    def client(i):
+        with requests.Session() as s:
+            for j in range(25):
+                r = s.get(urls[(i + j) % 2], timeout=60)
+                if r.status_code == 200:
+                    ok.append(r.json()["n"])
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(ok) == 400, [h.error_log()[-2000:] for h in hosts]
+    # every answer saw a different value, and the last one is the count
+    assert sorted(ok) == list(range(1, 401))
+    final = requests.get(hosts[0].url("/c/get?key=two"), timeout=30).json()["v"]
+    assert final == "400"
+
+
+def test_redis_lock_is_renewed_and_freed_after_its_holder_dies(make_apache_fn, redis_url):
+    """A holder keeps the lock past its lease (renewals); kill -9 of the
+    holder frees it once the lease runs out, with no one releasing it."""
+    a, b = _two_hosts(make_apache_fn, redis_url, lease=" lock-lease=2")
+    holder = threading.Thread(target=lambda: _quiet_get(a.url("/c/hold?name=x&on=main&secs=120")))
+    holder.start()
+    deadline = time.time() + 30
+    pid = None
+    while pid is None and time.time() < deadline:
+        pid = requests.get(b.url("/c/get?key=holding-x"), timeout=30).json()["v"]
+        time.sleep(0.05)
+    assert pid, a.error_log()[-2000:]
+    time.sleep(3)  # longer than the 2 s lease: only renewals keep it held
+    r = requests.get(b.url("/c/try?name=x&on=main&timeout=0"), timeout=30).json()
+    assert r["got"] is False and "not acquired" in r["error"], r
+    os.kill(int(pid), signal.SIGKILL)
+    r = requests.get(b.url("/c/try?name=x&on=main&timeout=10"), timeout=30).json()
+    assert r["got"] is True, r
+    holder.join(30)
+
+
+def _quiet_get(url):
+    try:
+        requests.get(url, timeout=150)
+    except requests.RequestException:
+        pass  # the holder's process is killed on purpose

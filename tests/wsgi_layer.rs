@@ -41,6 +41,7 @@ mod wsgi;
 use std::borrow::Cow;
 use std::ffi::CString;
 use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
@@ -190,6 +191,8 @@ struct Served {
     seen: Seen,
     /// `repr()` of the module global `RESULT` after the request (or "None").
     result: String,
+    /// The request's measurements.
+    stats: wsgi::RequestStats,
 }
 
 /// Runs `application` from `source` for one request with `body` as its
@@ -244,15 +247,30 @@ fn serve(source: &str, body: &[u8], header_only: bool) -> Served {
         script: "unit.wsgi",
         request_id: "unit",
         thread_id: 1,
-        start_us: 0,
+        start_us: 1_000_000,
+        request_start_us: 999_000,
+        queue_start_us: 0,
+        daemon_start_us: 0,
+        server_pid: 4242,
     };
+    let mut stats = info.stats();
     let (outcome, result) = interp::with_python(|py| {
+        let stats = &mut stats;
         let code = CString::new(source).unwrap();
-        let module = PyModule::from_code(py, &code, c"unit.wsgi", c"unit_wsgi").unwrap();
+        // A name of its own: the tests run in parallel, and from_code
+        // returns whatever sys.modules holds under the name once the
+        // code has run (another test's module if they shared it).
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let name = CString::new(format!(
+            "unit_wsgi_{}",
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ))
+        .unwrap();
+        let module = PyModule::from_code(py, &code, c"unit.wsgi", &name).unwrap();
         let app = module.getattr("application").unwrap();
         let objects = wsgi::RequestObjects::new(py, &ctx, "unit").unwrap();
         let environ = wsgi::build_environ(py, &vars, &extras, &objects).unwrap();
-        let outcome = wsgi::run(py, &app, &environ, &objects, &ctx, &info);
+        let outcome = wsgi::run(py, &app, &environ, &objects, &ctx, &info, stats);
         drop(ctx.expire());
         let result = match module.getattr("after_request") {
             Ok(f) => f.call0().unwrap().repr().unwrap().to_string(),
@@ -266,6 +284,7 @@ fn serve(source: &str, body: &[u8], header_only: bool) -> Served {
         outcome,
         seen,
         result,
+        stats,
     }
 }
 
@@ -312,6 +331,9 @@ fn exception_before_start_response_is_a_500_with_traceback_and_nothing_sent() {
     );
     assert_eq!(s.outcome, Outcome::Status(500));
     assert_eq!(s.seen.status, None);
+    // the request's measurements say so too
+    assert_eq!(s.stats.status, 500);
+    assert_eq!((s.stats.output_bytes, s.stats.output_writes), (0, 0));
     assert!(s.seen.body.is_empty());
     assert!(logged(&s.seen, "ValueError: unit-boom"), "{:?}", s.seen.log);
 }
@@ -484,4 +506,52 @@ fn wsgi_errors_lines_go_to_the_backend_log() {
     );
     assert_eq!(s.outcome, Outcome::Done);
     assert!(logged(&s.seen, "unit-log-line"), "{:?}", s.seen.log);
+}
+
+#[test]
+fn request_stats_count_the_body_read_and_the_blocks_written() {
+    let s = serve(
+        "def application(environ, start_response):\n\
+         \x20   inp = environ['wsgi.input']\n\
+         \x20   first = inp.readline()\n\
+         \x20   rest = inp.read()\n\
+         \x20   start_response('200 OK', [])\n\
+         \x20   return [first, b'', rest]\n",
+        b"line one\nand the rest",
+        false,
+    );
+    assert_eq!(s.outcome, Outcome::Done);
+    let st = s.stats;
+    assert_eq!(st.input_bytes, 21, "{st:?}");
+    assert!(st.input_reads >= 1, "{st:?}");
+    assert_eq!(st.output_bytes, 21, "{st:?}");
+    // three items of the list, the empty one included (as mod_wsgi counts)
+    assert_eq!(st.output_writes, 3, "{st:?}");
+    assert_eq!(st.status, 200);
+    assert_eq!((st.thread_id, st.request_start), (1, 999_000));
+    assert_eq!(st.server_pid, 4242);
+    assert_eq!((st.queue_start, st.daemon_start), (0, 0));
+    assert_eq!(st.application_start, 1_000_000);
+    assert!(st.application_finish > st.application_start, "{st:?}");
+}
+
+#[test]
+fn histogram_buckets_are_mod_wsgi_6s_quarter_octaves_from_one_millisecond() {
+    let b = wsgi::histogram_bucket;
+    assert_eq!(wsgi::HISTOGRAM_BUCKETS, 65);
+    for (us, bucket) in [
+        (0, 0),
+        (999, 0),
+        (1_000, 0),
+        (1_249, 0),
+        (1_250, 1),
+        (1_999, 3),
+        (2_000, 4),
+        (3_000, 6),
+        (65_535_999, 63),
+        (65_536_000, 64),
+        (u64::MAX, 64),
+    ] {
+        assert_eq!(b(us), bucket, "{us} µs");
+    }
 }

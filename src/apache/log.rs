@@ -40,13 +40,31 @@ pub fn forked_server() -> Server {
     unsafe { Server::from_raw(FORKED_SERVER.load(Ordering::Relaxed)) }
 }
 
-/// Logs from a supervisor or daemon process, against the main server of
-/// its configuration (the main error log if none was recorded).
+/// The server a forked process writes its log lines to, when not the
+/// main server (a daemon group defined in a virtual host logs to that
+/// host's `ErrorLog`); null: the main server.
+static FORKED_LOG: AtomicPtr<ffi::server_rec> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Records, in a forked process, the server (of the configuration it was
+/// forked with) whose error log its lines go to.
+pub fn set_forked_log_server(s: Server) {
+    FORKED_LOG.store(s.as_ptr(), Ordering::Relaxed);
+}
+
+/// Logs from a supervisor or daemon process, against the server chosen
+/// by [`set_forked_log_server`], else the main server of its
+/// configuration (the main error log if none was recorded).
 pub fn forked(level: Level, msg: &str) {
-    // SAFETY: null, or the main server_rec of the configuration this
-    // process was forked with (see FORKED_SERVER), which lives as long
-    // as the process.
-    let s = unsafe { Server::from_raw(FORKED_SERVER.load(Ordering::Relaxed)) };
+    let own = FORKED_LOG.load(Ordering::Relaxed);
+    let s = if own.is_null() {
+        FORKED_SERVER.load(Ordering::Relaxed)
+    } else {
+        own
+    };
+    // SAFETY: null, or a server_rec of the configuration this process
+    // was forked with (see FORKED_SERVER), which lives as long as the
+    // process.
+    let s = unsafe { Server::from_raw(s) };
     server(s, level, msg);
 }
 

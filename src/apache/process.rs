@@ -190,6 +190,38 @@ unsafe extern "C" fn maintenance(reason: c_int, data: *mut c_void, status: c_int
     })
 }
 
+/// CPU time (user, system) in µs used so far by the calling thread
+/// (`thread`) or by the whole process; zeros if the kernel refuses.
+pub fn cpu_times(thread: bool) -> (u64, u64) {
+    let who = if thread {
+        libc::RUSAGE_THREAD
+    } else {
+        libc::RUSAGE_SELF
+    };
+    let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the rusage it is given; RUSAGE_THREAD is
+    // Linux's, the only system httpd runs this module on.
+    if unsafe { libc::getrusage(who, ru.as_mut_ptr()) } != 0 {
+        return (0, 0);
+    }
+    // SAFETY: zeroed, then written by a successful getrusage.
+    let ru = unsafe { ru.assume_init() };
+    let us = |t: libc::timeval| (t.tv_sec as u64) * 1_000_000 + t.tv_usec as u64;
+    (us(ru.ru_utime), us(ru.ru_stime))
+}
+
+/// The process's peak resident set size in bytes.
+pub fn peak_rss() -> u64 {
+    let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: as in `cpu_times`.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, ru.as_mut_ptr()) } != 0 {
+        return 0;
+    }
+    // SAFETY: zeroed, then written by a successful getrusage.
+    let ru = unsafe { ru.assume_init() };
+    ru.ru_maxrss as u64 * 1024
+}
+
 // ---------------------------------------------------------------- exit signals
 //
 // prefork ends a child on SIGHUP/SIGTERM (`-k restart`, `-k stop`) by

@@ -65,6 +65,24 @@ impl Server {
         out
     }
 
+    /// The descriptor of the server's `ErrorLog` (`None` for syslog or
+    /// no server).
+    pub fn error_log_fd(self) -> Option<std::os::fd::RawFd> {
+        if self.0.is_null() {
+            return None;
+        }
+        // SAFETY: a live server_rec; error_log is null (syslog) or an
+        // open apr_file_t of the configuration.
+        let file = unsafe { (*self.0).error_log };
+        if file.is_null() {
+            return None;
+        }
+        let mut fd: ffi::apr_os_file_t = -1;
+        // SAFETY: fd is a valid out-pointer; file is an open apr_file_t.
+        let rc = unsafe { ffi::apr_os_file_get(&mut fd, file) };
+        (rc == 0 && fd >= 0).then_some(fd)
+    }
+
     /// `ServerName` (or `-` when unset).
     pub fn name(self) -> String {
         if self.0.is_null() {

@@ -260,8 +260,9 @@ static OPTIONS: &[Opt] = &[
         g.processes = int(k, v, 1, 1024)? as u32;
         g.processes_given = true
     }),
+    // threads=0: a service-script process (WSGIImportScript), no requests.
     opt!("threads", true, |g, k, v| g.threads =
-        int(k, v, 1, 0xffff - 2)? as u32),
+        int(k, v, 0, 0xffff - 2)? as u32),
     opt!("user", true, |g, k, v| g.user = Some(Ident::parse(k, v)?)),
     opt!("group", true, |g, k, v| g.group = Some(Ident::parse(k, v)?)),
     opt!("supplementary-groups", true, |g, k, v| {

@@ -116,7 +116,18 @@ impl ServerConfig {
                 .chain(base.aliases.iter())
                 .cloned()
                 .collect(),
-            python: base.python.clone(),
+            // Global, except the scripts to preload: a virtual host's
+            // WSGIImportScript adds to the main server's.
+            python: PythonConfig {
+                import_scripts: base
+                    .python
+                    .import_scripts
+                    .iter()
+                    .chain(add.python.import_scripts.iter())
+                    .cloned()
+                    .collect(),
+                ..base.python.clone()
+            },
             daemons: add
                 .daemons
                 .iter()

@@ -21,10 +21,17 @@ pub struct SharedCache {
     pub location: Location,
     /// The most the store may hold, in bytes (LMDB's map size).
     pub size: u64,
+    /// How long a Redis lock outlives a holder that died without
+    /// releasing it (its holder renews it while it lives); Redis only.
+    pub lock_lease_ms: u64,
     /// Where the directive was written (`file:line`), to name both places
     /// when a name is defined twice.
     pub at: String,
 }
+
+/// 10 s: a Redis lock whose holder was killed frees itself this long
+/// after the holder's last renewal.
+pub const DEFAULT_LOCK_LEASE_MS: u64 = 10_000;
 
 /// 64 MiB: the map is sparse, so an unused limit costs no memory.
 pub const DEFAULT_SIZE: u64 = 64 << 20;
@@ -41,13 +48,21 @@ impl SharedCache {
             name: name.clone(),
             location: Location::Default,
             size: DEFAULT_SIZE,
+            lock_lease_ms: DEFAULT_LOCK_LEASE_MS,
             at: at.to_owned(),
         };
+        let mut lease = false;
         for (i, word) in rest.iter().enumerate() {
             match split_option(word) {
                 Some(("size", v)) => cache.size = parse_size(v)?,
+                Some(("lock-lease", v)) => {
+                    cache.lock_lease_ms = parse_lease(v)?;
+                    lease = true;
+                }
                 Some((opt, _)) if !word.contains('/') => {
-                    return Err(format!("unknown option '{opt}=' (valid: size=)"))
+                    return Err(format!(
+                        "unknown option '{opt}=' (valid: size=, lock-lease=)"
+                    ))
                 }
                 _ if i == 0 => cache.location = parse_location(word)?,
                 _ => {
@@ -56,6 +71,13 @@ impl SharedCache {
                     ))
                 }
             }
+        }
+        if lease && !matches!(cache.location, Location::Redis(_)) {
+            return Err(
+                "lock-lease= applies to redis:// caches only (a lock on this machine is \
+                 released by the kernel when its holder dies)"
+                    .into(),
+            );
         }
         Ok(cache)
     }
@@ -107,6 +129,16 @@ pub fn parse_size(v: &str) -> Result<u64, String> {
         return Err(format!("size='{v}' is too small: at least 1M"));
     }
     Ok(size)
+}
+
+/// `lock-lease=SECONDS`: 1 to 3600 whole seconds.
+fn parse_lease(v: &str) -> Result<u64, String> {
+    match v.parse::<u64>() {
+        Ok(n @ 1..=3600) => Ok(n * 1000),
+        _ => Err(format!(
+            "lock-lease='{v}' must be a whole number of seconds from 1 to 3600"
+        )),
+    }
 }
 
 /// The error for a name defined twice, naming both places.

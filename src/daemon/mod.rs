@@ -21,6 +21,7 @@ mod request;
 mod retire;
 mod serve;
 pub mod sock;
+mod startup;
 mod supervisor;
 mod trust;
 pub mod wire;

@@ -134,6 +134,14 @@ fn running_group(r: Request, name: &str) -> Result<Arc<GroupEntry>, c_int> {
         );
         return Err(ffi::HTTP_INTERNAL_SERVER_ERROR as c_int);
     };
+    if g.threads == 0 {
+        r.log(Level::Error, &format!(
+            "[WSGI-RS-E450] WSGI daemon process group '{name}' has threads=0: it runs service scripts \
+             and takes no requests; route {} to a group with threads of its own",
+            lossy(r.uri())
+        ));
+        return Err(ffi::HTTP_SERVICE_UNAVAILABLE as c_int);
+    }
     super::running(server, g).ok_or(ffi::HTTP_SERVICE_UNAVAILABLE as c_int)
 }
 

@@ -30,6 +30,7 @@ pub(super) fn request_frame(
         request_id: facts.request_id.clone(),
         request_start_us: r.request_time(),
         queue_start_us: crate::request::env::now_us(),
+        server_pid: std::process::id(),
         header_only: r.is_header_only(),
         has_body: facts.has_body,
         proof: [0; 32],

@@ -431,7 +431,11 @@ impl Run<'_> {
             script: &head.script,
             request_id: &head.request_id,
             thread_id: self.index as u64 + 1,
-            start_us: self.daemon_start,
+            start_us: now_us(),
+            request_start_us: head.request_start_us,
+            queue_start_us: head.queue_start_us,
+            daemon_start_us: self.daemon_start,
+            server_pid: head.server_pid,
         };
         let extras = self.extras();
         let served = interp::with_group(&head.application_group, |py| {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::{sock, worker, GroupEntry};
 use crate::apache::process::{self, Argv};
-use crate::apache::Level;
+use crate::apache::{log, Level};
 use crate::config::daemon::Ident;
 
 static TERM: AtomicBool = AtomicBool::new(false);
@@ -179,6 +179,10 @@ pub fn spawn(g: &GroupEntry, fd: RawFd, argv: Argv) -> Option<i32> {
     if pid > 0 {
         return Some(pid);
     }
+    // The group's processes log to the error log of the virtual host
+    // that defines it, as mod_wsgi's do.
+    let main = log::forked_server();
+    log::set_forked_log_server(super::startup::defining_server(main, &g.conf));
     let code = crate::apache::guard("daemon supervisor", 1, || run(g, fd, argv, parent));
     // SAFETY: leaving the forked process without running httpd's cleanups.
     unsafe { libc::_exit(code) }
@@ -225,7 +229,7 @@ fn run(g: &GroupEntry, fd: RawFd, argv: Argv, parent: i32) -> i32 {
         if wait_notify(notify_r, Duration::from_millis(500)) {
             procs.recycling(notify_r);
         }
-        procs.reap(name);
+        procs.reap(name, g.conf.threads == 0);
         if procs.fast_deaths > 3 {
             std::thread::sleep(Duration::from_secs(1));
         }
@@ -318,8 +322,10 @@ impl Processes {
         }
     }
 
-    /// Reaps exited processes, logging and recording unclean exits.
-    fn reap(&mut self, name: &str) {
+    /// Reaps exited processes, logging and recording unclean exits. A
+    /// service process (`service`: threads=0) that exits at once, even
+    /// cleanly, counts as a fast death too: its script keeps returning.
+    fn reap(&mut self, name: &str, service: bool) {
         loop {
             let mut status = 0;
             // SAFETY: reaps any exited child without blocking.
@@ -348,7 +354,7 @@ impl Processes {
                 );
                 super::proxy::record_death(pid, status);
             }
-            if started.elapsed() < Duration::from_secs(1) && !clean {
+            if started.elapsed() < Duration::from_secs(1) && (!clean || service) {
                 self.fast_deaths += 1;
             } else {
                 self.fast_deaths = 0;

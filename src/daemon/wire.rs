@@ -164,6 +164,9 @@ pub struct RequestHead {
     /// When the child sent the request (µs), for `queue-timeout` and
     /// `mod_wsgi.queue_start`.
     pub queue_start_us: i64,
+    /// The Apache child process that sent the request (the events'
+    /// `server_pid`).
+    pub server_pid: u32,
     /// A HEAD request: the response body is not sent.
     pub header_only: bool,
     /// Body frames follow the request frame.
@@ -211,6 +214,7 @@ pub fn encode_request<'a>(
     for n in [head.mtime, head.request_start_us, head.queue_start_us] {
         out.extend_from_slice(&n.to_le_bytes());
     }
+    out.extend_from_slice(&head.server_pid.to_le_bytes());
     put_pairs(&mut out, vars);
     out
 }
@@ -243,6 +247,7 @@ pub fn decode_request(payload: &[u8]) -> io::Result<(RequestHead, Pairs<'_>)> {
         request_id,
         request_start_us: c.u64()? as i64,
         queue_start_us: c.u64()? as i64,
+        server_pid: c.u32()?,
         header_only: on(3),
         has_body: on(4),
         proof,

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::serve::{self, Shared};
 use super::supervisor::{identity, reset_after_fork, set_signals};
-use super::{sock, GroupEntry};
+use super::{sock, startup, GroupEntry};
 use crate::apache::process::Argv;
 use crate::apache::Level;
 use crate::{interp, wsgi};
@@ -27,7 +27,11 @@ extern "C" fn on_signal(sig: libc::c_int) {
     match sig {
         libc::SIGTERM | libc::SIGINT => TERM.store(true, Ordering::SeqCst),
         libc::SIGUSR1 | libc::SIGXCPU => USR1.store(true, Ordering::SeqCst),
-        libc::SIGUSR2 => USR2.store(true, Ordering::SeqCst),
+        libc::SIGUSR2 => {
+            USR2.store(true, Ordering::SeqCst);
+            startup::USR2_EVENT.store(true, Ordering::SeqCst);
+        }
+        libc::SIGHUP => startup::HUP_EVENT.store(true, Ordering::SeqCst),
         _ => {}
     }
 }
@@ -118,6 +122,9 @@ fn start_python(g: &GroupEntry) -> Result<(), String> {
         maximum_processes: c.processes as i32,
         process_group: c.name.clone(),
         server_metrics: c.server_metrics,
+        // A service script may install signal handlers (mod_wsgi treats
+        // WSGIRestrictSignal as Off there).
+        restrict_signal: c.threads > 0 && main.restrict_signal.unwrap_or(true),
         interpreter: main.interpreter.with_switch_interval(c.switch_interval),
         ..crate::request::python_settings(main)
     };
@@ -145,6 +152,15 @@ pub fn run(g: &GroupEntry, fd: RawFd, argv: Argv, notify: RawFd) -> i32 {
         ],
         on_signal as *const () as libc::sighandler_t,
     );
+    if g.conf.threads > 0 {
+        // For mod_wsgi.subscribe_signals(); a service script (threads=0)
+        // handles its signals itself, as in mod_wsgi.
+        set_signals(
+            &[libc::SIGHUP],
+            on_signal as *const () as libc::sighandler_t,
+        );
+    }
+    startup::stderr_to_group_log(crate::apache::log::forked_server(), &g.conf);
     setup_process(g, argv);
     super::privs::clean_environment(g.conf.home.as_deref());
     if let Err(e) = start_python(g) {
@@ -158,16 +174,14 @@ pub fn run(g: &GroupEntry, fd: RawFd, argv: Argv, notify: RawFd) -> i32 {
         std::thread::sleep(Duration::from_secs(2));
         return 1;
     }
-    {
-        let jobs = g
-            .python
-            .import_scripts
-            .iter()
-            .filter(|i| i.process_group == g.conf.name)
-            .map(|i| (i.path.clone(), i.application_group.clone()))
-            .collect();
-        wsgi::preload(jobs);
+    let main = crate::apache::log::forked_server();
+    if g.conf.threads == 0 {
+        return startup::run_service(g, main);
     }
+    // Loaded before the first accept: a new or replacement process takes
+    // requests only once its scripts are in.
+    wsgi::preload(startup::preload_jobs(main, &g.conf.name));
+    startup::start_signal_dispatcher();
     sock::prepare_blocking_accept(fd, ACCEPT_WAIT);
     let shared = Arc::new(Shared::new(g, fd));
     let mut handles = Vec::new();

@@ -108,6 +108,10 @@ fn serve(r: Request, dir: &DirConfig, facts: Facts<'_>) -> c_int {
         request_id: &facts.request_id,
         thread_id: counters.thread_id,
         start_us: script_start,
+        request_start_us: r.request_time(),
+        queue_start_us: 0,
+        daemon_start_us: 0,
+        server_pid: std::process::id(),
     };
     let pass_request = dir.pass_apache_request == Some(true);
     let served = interp::with_group(&facts.group, |py| {

@@ -13,7 +13,6 @@ import hashlib
 import io
 import sys
 import threading
-import time
 import types
 
 _lock = threading.RLock()
@@ -189,6 +188,9 @@ class Restricted(object):
 def subscribe_events(callback):
     global events_on
     mod_wsgi.event_callbacks.append(callback)
+    if not events_on:
+        # the events carry the clocked measurements (I/O, CPU, GIL times)
+        _native_enable_stats_timing()
     events_on = True
     return callback
 
@@ -196,6 +198,33 @@ def subscribe_events(callback):
 def subscribe_shutdown(callback):
     mod_wsgi.shutdown_callbacks.append(callback)
     return callback
+
+
+def subscribe_signals(callback):
+    """SIGHUP and SIGUSR2 of a daemon process, as 'process_signal'
+    events; in embedded mode the callback is never called (logged)."""
+    if mod_wsgi.process_group:
+        mod_wsgi.signal_callbacks.append(callback)
+    else:
+        import traceback
+        _native_server_log(6, "[WSGI-RS-I454] mod_wsgi.subscribe_signals() called outside daemon "
+                              "mode; the callback will never be called (signals reach "
+                              "subscribers only in daemon processes).")
+        for line in ''.join(traceback.format_stack(limit=5)).rstrip().splitlines():
+            _native_server_log(6, line)
+    return callback
+
+
+def publish_signal(signum, signame):
+    """Called on the daemon's signal dispatcher thread."""
+    event = {'signum': signum, 'signame': signame}
+    _fire('process_signal', dict(event))
+    for callback in list(mod_wsgi.signal_callbacks):
+        try:
+            callback('process_signal', **event)
+        except Exception:
+            import traceback
+            traceback.print_exc()
 
 
 def request_data():
@@ -226,14 +255,14 @@ def begin_request(environ, application, request_id, thread_id):
     mod_wsgi.active_requests[request_id] = data
     if not events_on:
         return application
-    now = time.time()
-    event = _fire('request_started', {
+    event = _native_request_stats()
+    event.update({
         'request_id': request_id, 'thread_id': thread_id,
-        'daemon_connects': 0, 'daemon_restarts': 0,
-        'request_start': float(environ.get('mod_wsgi.request_start', 0)) / 1e6,
-        'queue_start': 0.0, 'daemon_start': 0.0, 'application_start': now,
-        'application_object': application, 'request_environ': environ,
-        'request_data': data})
+        'daemon_connects': 1 if event['queue_start'] else 0, 'daemon_restarts': 0,
+        'application_object': application,
+        'callable_object': environ.get('mod_wsgi.callable_object', 'application'),
+        'request_environ': environ, 'request_data': data})
+    event = _fire('request_started', event)
     return event.get('application_object', application)
 
 
@@ -253,22 +282,19 @@ def request_exception(request_id, exc_type, exc_value, exc_tb):
             'request_data': getattr(_local, 'request_data', {})})
 
 
-def end_request(request_id, output_length, application_start):
+def end_request(request_id, thread_id):
     data = mod_wsgi.active_requests.pop(request_id, None)
     try:
         del _local.request_data
     except AttributeError:
         pass
     if events_on:
-        now = time.time()
-        _fire('request_finished', {
-            'request_id': request_id, 'input_reads': 0, 'input_length': 0,
-            'input_time': 0.0, 'output_length': output_length,
-            'output_writes': 0, 'output_time': 0.0,
-            'cpu_user_time': 0.0, 'cpu_system_time': 0.0,
-            'application_finish': now,
-            'application_time': max(0.0, now - application_start / 1e6),
+        event = _native_request_stats()
+        del event['application_start']
+        event.update({
+            'request_id': request_id, 'thread_id': thread_id,
             'request_data': data if data is not None else {}})
+        _fire('request_finished', event)
 
 
 def process_stopping(reason=''):
@@ -283,13 +309,23 @@ def process_stopping(reason=''):
         _fire('process_stopping', {'shutdown_reason': reason})
 
 
+def start_recording_metrics():
+    """Starts recording for request_metrics() and process_metrics() in
+    this process (all its interpreters); calling it again does nothing."""
+    _native_start_recording_metrics()
+
+
+def request_metrics():
+    """What this process did since the previous call (or since
+    start_recording_metrics()): a dict, emptied by each call, or None
+    before start_recording_metrics()."""
+    return _native_request_metrics()
+
+
 def process_metrics():
-    import resource
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return {'pid': _os().getpid(), 'current_time': time.time(),
-            'active_requests': len(mod_wsgi.active_requests),
-            'cpu_user_time': usage.ru_utime, 'cpu_system_time': usage.ru_stime,
-            'memory_max_rss': usage.ru_maxrss * 1024}
+    """This process's lifetime figures (a dict), or None before
+    start_recording_metrics()."""
+    return _native_process_metrics()
 
 
 def server_metrics():
@@ -379,12 +415,17 @@ def configure(version, apache_version, threads, processes, python_path,
     module.RequestTimeout = RequestTimeout
     module.subscribe_events = subscribe_events
     module.subscribe_shutdown = subscribe_shutdown
+    module.subscribe_signals = subscribe_signals
+    module.signal_callbacks = []
     module.event_callbacks = []
     module.shutdown_callbacks = []
     module.active_requests = {}
     module.request_data = request_data
+    module.start_recording_metrics = start_recording_metrics
+    module.request_metrics = request_metrics
     module.process_metrics = process_metrics
     module.server_metrics = server_metrics
+    _native_metrics_configure(max(1, threads), bool(process_group))
     server_metrics_on = bool(options.get('server_metrics'))
     module.LogHandler = _make_log_handler()
     mod_wsgi = module

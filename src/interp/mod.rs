@@ -21,4 +21,4 @@ pub use init::{finalize, initialize, is_initialized, Settings};
 pub use interpreters::{group_names, with_group};
 pub use interrupt::raise_request_timeout;
 pub use strings::{bytes_filled, latin1, module, request_capsule};
-pub use thread::with_python;
+pub use thread::{add_gil_wait, enable_stats_timing, stats_timing, take_gil_wait, with_python};

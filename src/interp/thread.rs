@@ -18,7 +18,8 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::ptr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Instant;
 
 use pyo3::{ffi, Python};
 
@@ -29,6 +30,35 @@ thread_local! {
     /// This thread's thread state for each sub-interpreter (by
     /// interpreter state address), created once and kept.
     static SUBS: RefCell<HashMap<usize, usize>> = RefCell::new(HashMap::new());
+    /// Time waited to take a GIL (µs) and how many times, since the
+    /// request statistics last took it (`take_gil_wait`).
+    static GIL_WAIT: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+}
+
+/// Whether GIL waits (and the adapter's other clocked request
+/// statistics) are measured in this process: off until something asks
+/// for them, so a process nobody measures reads no clock for it.
+static STATS_TIMING: AtomicBool = AtomicBool::new(false);
+
+pub fn stats_timing() -> bool {
+    STATS_TIMING.load(Ordering::Relaxed)
+}
+
+pub fn enable_stats_timing() {
+    STATS_TIMING.store(true, Ordering::Relaxed);
+}
+
+/// Adds one wait for a GIL of `us` microseconds to this thread's count.
+pub fn add_gil_wait(us: u64) {
+    GIL_WAIT.with(|w| {
+        let (total, count) = w.get();
+        w.set((total + us, count + 1));
+    });
+}
+
+/// This thread's GIL waits (µs, count) since the last call, emptied.
+pub fn take_gil_wait() -> (u64, u64) {
+    GIL_WAIT.with(|w| w.replace((0, 0)))
 }
 
 /// This thread's thread state for sub-interpreter `interp`, created on
@@ -103,14 +133,17 @@ struct Switch {
 
 impl Switch {
     fn to(previous: *mut ffi::PyThreadState, tstate: *mut ffi::PyThreadState) -> Switch {
-        // SAFETY: `previous` is this thread's attached state (or null);
-        // detaching it releases its GIL. `tstate` belongs to this thread
-        // and is not attached anywhere; RestoreThread takes its GIL.
-        unsafe {
-            if !previous.is_null() {
-                ffi::PyEval_SaveThread();
-            }
-            ffi::PyEval_RestoreThread(tstate);
+        if !previous.is_null() {
+            // SAFETY: `previous` is this thread's attached state;
+            // detaching it releases its GIL.
+            unsafe { ffi::PyEval_SaveThread() };
+        }
+        let timed = stats_timing().then(Instant::now);
+        // SAFETY: `tstate` belongs to this thread and is not attached
+        // anywhere; RestoreThread takes its GIL.
+        unsafe { ffi::PyEval_RestoreThread(tstate) };
+        if let Some(start) = timed {
+            add_gil_wait(start.elapsed().as_micros() as u64);
         }
         Switch { previous }
     }

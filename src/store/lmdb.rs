@@ -59,15 +59,22 @@ impl Lmdb {
         let mut opts = EnvOpenOptions::new().read_txn_without_tls();
         let size = size.div_ceil(1 << 16) << 16;
         opts.map_size(size as usize).max_readers(MAX_READERS);
+        // WRITE_MAP (runtime stores): a writer changes the shared mapping
+        // in place and a commit makes no write() calls, which halves the
+        // cost of a write (incr 4.5 -> 2.1 us, measured in one process);
+        // the data file is then as large as the map, sparse.
         let flags = if durable {
             EnvFlags::NO_META_SYNC
         } else {
-            EnvFlags::NO_SYNC | EnvFlags::NO_META_SYNC
+            EnvFlags::NO_SYNC | EnvFlags::NO_META_SYNC | EnvFlags::WRITE_MAP
         };
-        // SAFETY: these flags only skip fsyncs at commit. Process crashes
-        // lose nothing committed (the data is in the kernel's page cache);
-        // a crash of the whole machine may lose the last transactions, and
-        // without any sync (not `durable`) may damage a store on a disk.
+        // SAFETY: NO_SYNC/NO_META_SYNC only skip fsyncs at commit. Process
+        // crashes lose nothing committed (the data is in the kernel's page
+        // cache); a crash of the whole machine may lose the last
+        // transactions, and without any sync (not `durable`) may damage a
+        // store on a disk. WRITE_MAP makes the map writable: only LMDB
+        // writes through it (no code here keeps a pointer into it past
+        // the transaction that handed it out).
         unsafe { opts.flags(flags) };
         // SAFETY: the map is only modified through LMDB (its lock file
         // coordinates every process), the environment is opened in the
@@ -98,6 +105,15 @@ impl Lmdb {
     }
 
     /// The live values of `keys`, read in one snapshot.
+    /// Hands `f` the live value of `key` in place (no copy), inside the
+    /// read transaction.
+    pub fn get_with<R>(&self, key: &[u8], f: impl FnOnce(Option<&[u8]>) -> R) -> Result<R, Error> {
+        check_key(key)?;
+        let rtxn = self.env.read_txn().map_err(io)?;
+        let v = self.db.get(&rtxn, key).map_err(io)?;
+        Ok(f(v.and_then(|r| record::live(r, now_ms()))))
+    }
+
     pub fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, Error> {
         let rtxn = self.env.read_txn().map_err(io)?;
         let now = now_ms();

@@ -1,5 +1,6 @@
-//! Named locks across processes and threads: an exclusive `flock` on a
-//! per-name file. Each acquisition opens the file anew, so two threads of
+//! Named locks across processes and threads: by default an exclusive
+//! `flock` on a per-name file of this machine (a lock on a Redis cache's
+//! server is `redis_lock.rs`). Each acquisition opens the file anew, so two threads of
 //! one process exclude each other as two processes do (`flock` belongs to
 //! the open file description), and the kernel releases the lock when its
 //! holder closes the file or dies, `kill -9` included.
@@ -12,19 +13,27 @@ use std::time::{Duration, Instant};
 
 use super::Error;
 
-/// A held lock; dropping it (closing the file) releases it.
-pub struct NamedLock {
-    _file: File,
+/// A held lock; dropping it (closing the file, or deleting the Redis
+/// key) releases it.
+pub enum NamedLock {
+    File(File),
+    Redis(super::redis_lock::RedisLock),
 }
 
-/// The file name of a lock: safe bytes kept, the others as `%XX`.
-fn file_name(name: &str) -> Result<String, Error> {
+/// Lock names are 1 to 200 bytes, wherever the lock lives.
+pub(super) fn check_name(name: &str) -> Result<(), Error> {
     if name.is_empty() || name.len() > 200 {
         return Err(Error::BadKey(format!(
             "a lock name must be 1 to 200 bytes (got {})",
             name.len()
         )));
     }
+    Ok(())
+}
+
+/// The file name of a lock: safe bytes kept, the others as `%XX`.
+fn file_name(name: &str) -> Result<String, Error> {
+    check_name(name)?;
     let mut out = String::from("lock-");
     for b in name.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.') {
@@ -71,13 +80,13 @@ pub fn acquire(dir: &Path, name: &str, timeout: Option<Duration>) -> Result<Name
     let fail = |e: std::io::Error| Error::Io(format!("cannot lock '{}': {e}", path.display()));
     let Some(timeout) = timeout else {
         flock(&file, true).map_err(fail)?;
-        return Ok(NamedLock { _file: file });
+        return Ok(NamedLock::File(file));
     };
     let deadline = Instant::now() + timeout;
     let mut pause = Duration::from_micros(200);
     loop {
         if flock(&file, false).map_err(fail)? {
-            return Ok(NamedLock { _file: file });
+            return Ok(NamedLock::File(file));
         }
         let now = Instant::now();
         if now >= deadline {

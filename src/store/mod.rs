@@ -3,7 +3,8 @@
 //! LMDB environment (a memory-mapped file, multi-process safe, crash
 //! safe) opened lazily by each process that uses it, after fork; a named
 //! lock is an `flock` on a per-name file, released by the kernel when its
-//! holder dies. `registry` keeps what this process may open (set once in
+//! holder dies, or, asked for on a Redis cache, a leased key on that
+//! server. `registry` keeps what this process may open (set once in
 //! each child) and what it has opened; `perm` prepares the files in the
 //! parent so that exactly the users of the server's processes can open
 //! them. See docs/shared-state.md.
@@ -14,6 +15,7 @@ mod lock;
 pub mod perm;
 mod record;
 mod redis;
+mod redis_lock;
 mod registry;
 
 pub use cache::Cache;

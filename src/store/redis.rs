@@ -21,6 +21,11 @@ pub struct RedisCache {
     url: String,
     /// `mwrs:<NAME>:`, before every key.
     space: Vec<u8>,
+    /// `mwrs-lock:<NAME>:`, before every lock's key (outside `space`, so
+    /// `keys()` and `clear()` never see or remove a held lock).
+    lock_space: Vec<u8>,
+    /// `lock-lease=`.
+    lease: Duration,
     idle: Mutex<Vec<Connection>>,
 }
 
@@ -57,12 +62,14 @@ fn glob_prefix(prefix: &[u8]) -> Vec<u8> {
 
 impl RedisCache {
     /// Checks the URL and that the server answers.
-    pub fn open(url: &str, name: &str) -> Result<RedisCache, Error> {
+    pub fn open(url: &str, name: &str, lease_ms: u64) -> Result<RedisCache, Error> {
         let client = Client::open(url).map_err(|e| Error::Io(format!("'{url}': {e}")))?;
         let cache = RedisCache {
             client,
             url: url.to_owned(),
             space: format!("mwrs:{name}:").into_bytes(),
+            lock_space: format!("mwrs-lock:{name}:").into_bytes(),
+            lease: Duration::from_millis(lease_ms),
             idle: Mutex::new(Vec::new()),
         };
         cache.with(|c| redis::cmd("PING").query::<String>(c))?;
@@ -74,9 +81,22 @@ impl RedisCache {
         Ok([&self.space[..], key].concat())
     }
 
+    /// The key of the named lock `name` (see `redis_lock.rs`).
+    pub fn lock_key(&self, name: &str) -> Result<Vec<u8>, Error> {
+        super::lock::check_name(name)?;
+        Ok([&self.lock_space[..], name.as_bytes()].concat())
+    }
+
+    pub fn lock_lease(&self) -> Duration {
+        self.lease
+    }
+
     /// Runs `f` on an idle connection (or a new one). A connection that
     /// failed is dropped; a command is never retried (it may have run).
-    fn with<R>(&self, f: impl FnOnce(&mut Connection) -> RedisResult<R>) -> Result<R, Error> {
+    pub(super) fn with<R>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> RedisResult<R>,
+    ) -> Result<R, Error> {
         let idle = self.idle.lock().pop();
         let mut con = match idle {
             Some(c) => c,

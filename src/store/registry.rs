@@ -66,7 +66,9 @@ pub fn open(name: &str) -> Result<Arc<Cache>, Error> {
         ))
     })?;
     let store = Arc::new(match (&cache.location, plan.dir_of(cache)) {
-        (Location::Redis(url), _) => Cache::Redis(RedisCache::open(url, name)?),
+        (Location::Redis(url), _) => {
+            Cache::Redis(Arc::new(RedisCache::open(url, name, cache.lock_lease_ms)?))
+        }
         (location, Some(dir)) => {
             let durable = matches!(location, Location::Dir(_));
             Cache::Lmdb(Lmdb::open(&dir, cache.size, durable)?)
@@ -77,7 +79,14 @@ pub fn open(name: &str) -> Result<Arc<Cache>, Error> {
     Ok(store)
 }
 
-/// Acquires the named lock (see `lock.rs`).
-pub fn lock(name: &str, timeout: Option<Duration>) -> Result<NamedLock, Error> {
+/// Acquires the named lock: on this machine (`lock.rs`), or on the
+/// server of the Redis cache `on` (`redis_lock.rs`). A lock asked for on
+/// an LMDB cache is this machine's, as that cache is.
+pub fn lock(name: &str, timeout: Option<Duration>, on: Option<&str>) -> Result<NamedLock, Error> {
+    if let Some(cache) = on {
+        if let Cache::Redis(redis) = &*open(cache)? {
+            return super::redis_lock::acquire(redis, name, timeout).map(NamedLock::Redis);
+        }
+    }
     super::lock::acquire(&plan()?.lock_dir(), name, timeout)
 }

@@ -97,12 +97,15 @@ pub trait Backend: Send {
 /// touching freed server memory.
 pub struct RequestCtx {
     backend: Mutex<Option<Box<dyn Backend>>>,
+    /// What the request objects count (`wsgi.input` reads, body writes).
+    pub io: super::stats::IoCounters,
 }
 
 impl RequestCtx {
     pub fn new(backend: Box<dyn Backend>) -> Arc<RequestCtx> {
         Arc::new(RequestCtx {
             backend: Mutex::new(Some(backend)),
+            io: Default::default(),
         })
     }
 

@@ -12,6 +12,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 use super::backend::RequestCtx;
+use super::stats;
 use crate::interp::handle::{self, HandleType};
 
 const CHUNK: usize = 64 * 1024;
@@ -105,7 +106,8 @@ impl InputHandle {
         }
         let ctx = &self.ctx;
         let target = st.reserve(want);
-        let result = py.detach(|| ctx.with(|b| b.read_body(target)));
+        let (result, took) = stats::detach_timed(py, || ctx.with(|b| b.read_body(target)));
+        ctx.io.input_read(1, took);
         let n = match result {
             None => return Err(PyRuntimeError::new_err("request object has expired")),
             Some(Err(e)) => {
@@ -130,20 +132,27 @@ impl InputHandle {
     ) -> PyResult<Bound<'py, PyBytes>> {
         let ctx = &self.ctx;
         let filled = crate::interp::bytes_filled(py, n, |buf| {
-            py.detach(|| {
+            let (got, took) = stats::detach_timed(py, || {
                 let mut got = 0usize;
+                let mut reads = 0usize;
                 while got < n {
+                    reads += 1;
                     match ctx.with(|b| b.read_body_uninit(&mut buf[got..])) {
                         Some(Ok(0)) => break,
                         Some(Ok(k)) => got += k,
                         Some(Err(e)) => {
-                            return Err(format!("Apache/mod_wsgi request data read error: {e}"))
+                            return (
+                                Err(format!("Apache/mod_wsgi request data read error: {e}")),
+                                reads,
+                            )
                         }
-                        None => return Err("request object has expired".to_owned()),
+                        None => return (Err("request object has expired".to_owned()), reads),
                     }
                 }
-                Ok(got)
-            })
+                (Ok(got), reads)
+            });
+            ctx.io.input_read(got.1, took);
+            got.0
         })?;
         let bytes = filled.map_err(PyIOError::new_err)?;
         if bytes.as_bytes().len() < n {
@@ -227,7 +236,10 @@ pub fn _native_input_read<'py>(
     h: &Bound<'py, PyAny>,
     size: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    handle::get::<InputHandle>(h)?.read(py, size_arg(size)?)
+    let input = handle::get::<InputHandle>(h)?;
+    let data = input.read(py, size_arg(size)?)?;
+    input.ctx.io.input_given(data.as_bytes().len());
+    Ok(data)
 }
 
 #[pyfunction]
@@ -237,5 +249,8 @@ pub fn _native_input_readline<'py>(
     h: &Bound<'py, PyAny>,
     size: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    handle::get::<InputHandle>(h)?.readline(py, size_arg(size)?)
+    let input = handle::get::<InputHandle>(h)?;
+    let line = input.readline(py, size_arg(size)?)?;
+    input.ctx.io.input_given(line.as_bytes().len());
+    Ok(line)
 }

@@ -31,6 +31,21 @@ pub fn prepare_interpreter(
     module.add_function(wrap_pyfunction!(start_response::_native_is_https, module)?)?;
     module.add_function(wrap_pyfunction!(start_response::_native_ssl_var, module)?)?;
     module.add_function(wrap_pyfunction!(metrics::_native_server_metrics, module)?)?;
+    module.add_function(wrap_pyfunction!(
+        metrics::_native_metrics_configure,
+        module
+    )?)?;
+    module.add_function(wrap_pyfunction!(
+        metrics::_native_start_recording_metrics,
+        module
+    )?)?;
+    module.add_function(wrap_pyfunction!(
+        metrics::_native_enable_stats_timing,
+        module
+    )?)?;
+    module.add_function(wrap_pyfunction!(metrics::_native_request_stats, module)?)?;
+    module.add_function(wrap_pyfunction!(metrics::_native_request_metrics, module)?)?;
+    module.add_function(wrap_pyfunction!(metrics::_native_process_metrics, module)?)?;
     options.set_item("environ_keys", super::keys::make_tuple(py)?)?;
     options.set_item("stdout", handle::new(py, LogHandle::for_process())?)?;
     options.set_item("stderr", handle::new(py, LogHandle::for_process())?)?;

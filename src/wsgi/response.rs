@@ -14,7 +14,9 @@ use super::backend::{LogLevel, Push, RequestCtx, WriteError};
 use super::errors::{CurrentRequest, LogHandle};
 use super::file_wrapper::file_range;
 use super::input::InputHandle;
+use super::interval;
 use super::start_response::{send_chunks, send_headers, Response, ResponseHandle, SharedResponse};
+use super::stats::{self, RequestStats};
 use crate::interp::handle;
 
 /// What the caller returns to the server.
@@ -33,6 +35,29 @@ pub struct RunInfo<'a> {
     pub thread_id: u64,
     /// When the application was entered (µs since the epoch).
     pub start_us: i64,
+    /// When Apache read the request (µs; `RequestStats::request_start`).
+    pub request_start_us: i64,
+    /// Daemon mode: when the Apache child sent the request, and when
+    /// the daemon accepted it (µs); 0 in embedded mode.
+    pub queue_start_us: i64,
+    pub daemon_start_us: i64,
+    /// The Apache child process that took the request.
+    pub server_pid: u32,
+}
+
+impl RunInfo<'_> {
+    /// The request's statistics as known before the application runs.
+    pub fn stats(&self) -> RequestStats {
+        RequestStats {
+            thread_id: self.thread_id,
+            server_pid: self.server_pid,
+            request_start: self.request_start_us,
+            queue_start: self.queue_start_us,
+            daemon_start: self.daemon_start_us,
+            application_start: self.start_us,
+            ..RequestStats::default()
+        }
+    }
 }
 
 /// The per-request objects placed in the environ, made by the
@@ -126,7 +151,8 @@ impl From<WriteError> for Failure {
 }
 
 /// Calls `app(environ, start_response)` and sends its response, with
-/// the events API's notifications around it.
+/// the events API's notifications around it; `stats` ends up holding
+/// the request's measurements.
 pub fn run(
     py: Python<'_>,
     app: &Bound<'_, PyAny>,
@@ -134,46 +160,84 @@ pub fn run(
     objects: &RequestObjects<'_>,
     ctx: &Arc<RequestCtx>,
     info: &RunInfo<'_>,
+    stats: &mut RequestStats,
 ) -> Outcome {
     let _current = CurrentRequest::enter(ctx);
+    let cpu_start = stats::thread_cpu();
+    interval::request_begin(info.thread_id, stats.application_start);
+    stats::set_current(stats);
     let response = &objects.response;
-    let app = match objects.bootstrap.call_method1(
+    let mut outcome = match objects.bootstrap.call_method1(
         "begin_request",
         (environ, app, info.request_id, info.thread_id),
     ) {
-        Ok(app) => app,
-        Err(e) => return fail(py, ctx, response, info, Failure::Python(e)),
-    };
-    let mut outcome = match app.call1((environ, &objects.start_response)) {
-        Ok(result) => {
-            let body = send_body(py, &result, objects, ctx);
-            let closed = close_iterable(&result).map_err(Failure::from);
-            match (body, closed) {
-                (Err(f), _) => fail_with_event(py, objects, ctx, info, f),
-                // The whole body went out: a failing close() is logged
-                // but does not spoil a complete response.
-                (Ok(()), Err(f)) if response.lock().sent => {
-                    log_failure(py, ctx, info, "E101", f);
-                    finish(py, ctx, response, info)
+        Err(e) => fail(py, ctx, response, info, Failure::Python(e)),
+        Ok(app) => match app.call1((environ, &objects.start_response)) {
+            Ok(result) => {
+                let body = send_body(py, &result, objects, ctx);
+                let closed = close_iterable(&result).map_err(Failure::from);
+                match (body, closed) {
+                    (Err(f), _) => fail_with_event(py, objects, ctx, info, f),
+                    // The whole body went out: a failing close() is logged
+                    // but does not spoil a complete response.
+                    (Ok(()), Err(f)) if response.lock().sent => {
+                        log_failure(py, ctx, info, "E101", f);
+                        finish(py, ctx, response, info)
+                    }
+                    (Ok(()), Err(f)) => fail_with_event(py, objects, ctx, info, f),
+                    (Ok(()), Ok(())) => finish(py, ctx, response, info),
                 }
-                (Ok(()), Err(f)) => fail_with_event(py, objects, ctx, info, f),
-                (Ok(()), Ok(())) => finish(py, ctx, response, info),
             }
-        }
-        Err(e) => fail_with_event(py, objects, ctx, info, Failure::Python(e)),
+            Err(e) => fail_with_event(py, objects, ctx, info, Failure::Python(e)),
+        },
     };
     objects.flush_errors();
-    let written = response.lock().written;
-    if let Err(e) = objects
-        .bootstrap
-        .call_method1("end_request", (info.request_id, written, info.start_us))
-    {
-        e.print(py);
-    }
     if outcome == Outcome::Done && !response.lock().sent {
         outcome = Outcome::Status(500);
     }
+    finish_stats(stats, ctx, &outcome, response, cpu_start);
+    stats::set_current(stats);
+    if let Err(e) = objects
+        .bootstrap
+        .call_method1("end_request", (info.request_id, info.thread_id))
+    {
+        e.print(py);
+    }
+    interval::request_end(stats, stats.application_finish);
     outcome
+}
+
+/// Completes the measurements at the end of the application.
+fn finish_stats(
+    stats: &mut RequestStats,
+    ctx: &RequestCtx,
+    outcome: &Outcome,
+    response: &SharedResponse,
+    cpu_start: Option<(u64, u64)>,
+) {
+    stats.application_finish = stats::now_us();
+    {
+        let response = response.lock();
+        stats.status = match outcome {
+            Outcome::Status(s) => *s,
+            Outcome::Done => response.status.as_ref().map_or(500, |s| s.0),
+        };
+        stats.output_bytes = response.written;
+    }
+    ctx.io.fill(stats);
+    if let (Some((u0, s0)), Some((u1, s1))) = (cpu_start, stats::thread_cpu()) {
+        let (mut user, mut system) = (u1.saturating_sub(u0), s1.saturating_sub(s0));
+        // The kernel's per-thread figures are tick-rounded: never report
+        // more CPU than the application's wall time (as mod_wsgi does).
+        let wall = (stats.application_finish - stats.application_start).max(0) as u64;
+        if user + system > wall {
+            user = (user as u128 * wall as u128 / (user + system) as u128) as u64;
+            system = wall - user;
+        }
+        stats.cpu_user = user;
+        stats.cpu_system = system;
+    }
+    (stats.gil_wait, stats.gil_wait_count) = crate::interp::take_gil_wait();
 }
 
 /// Reports an application exception to `request_exception` subscribers,
@@ -185,6 +249,21 @@ fn fail_with_event(
     info: &RunInfo<'_>,
     f: Failure,
 ) -> Outcome {
+    if let Failure::Python(err) = &f {
+        // mod_wsgi.RequestTimeout (raised by the request-timeout monitor,
+        // or by the application itself) before the response started is a
+        // 504 with one info line, not an application error (mod_wsgi 6).
+        let timeout = objects.bootstrap.getattr("RequestTimeout");
+        if !objects.response.lock().sent
+            && timeout.is_ok_and(|t| err.matches(py, t).unwrap_or(false))
+        {
+            log(ctx, LogLevel::Info, &format!(
+                "[WSGI-RS-I441] request {} of WSGI script '{}' ended by mod_wsgi.RequestTimeout; answering 504 (no traceback: not an application error).",
+                info.request_id, info.script
+            ));
+            return Outcome::Status(504);
+        }
+    }
     if let Failure::Python(err) | Failure::BadValue(err) = &f {
         let args = (
             info.request_id,
@@ -291,8 +370,9 @@ fn send_file(
         resp.written += len;
         resp.unflushed = true;
     }
-    py.detach(|| ctx.with(|b| b.send_file(fd, offset, len)))
-        .unwrap_or_else(|| Err(WriteError::Failed("request has ended".into())))?;
+    let (sent, took) = stats::detach_timed(py, || ctx.with(|b| b.send_file(fd, offset, len)));
+    ctx.io.output_written(1, took);
+    sent.unwrap_or_else(|| Err(WriteError::Failed("request has ended".into())))?;
     Ok(())
 }
 

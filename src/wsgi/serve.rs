@@ -14,6 +14,7 @@ use super::cgi::CgiVars;
 use super::environ::{build_environ, Extras};
 use super::errors::CurrentRequest;
 use super::response::{run, traceback_lines, Outcome, RequestObjects, RunInfo};
+use super::stats::RequestStats;
 use crate::interp::{self, LoadError};
 
 /// Which application a request runs.
@@ -35,6 +36,11 @@ pub struct Served {
     /// The script loaded (false: it failed to load; the daemon's
     /// `startup-timeout` watches this).
     pub loaded: bool,
+    /// The request's measurements (`stats.rs`), for any recorder. When
+    /// the script failed to load they hold the stamps and status 500
+    /// only, and the `mod_wsgi` metrics API did not count the request
+    /// (as mod_wsgi, which counts requests that reached the adapter).
+    pub stats: RequestStats,
 }
 
 /// Runs one request in the current interpreter. `decorate` adds the
@@ -68,24 +74,33 @@ pub fn serve(
             return Served {
                 outcome: Outcome::Status(500),
                 loaded: false,
+                stats: RequestStats {
+                    application_finish: super::stats::now_us(),
+                    status: 500,
+                    ..info.stats()
+                },
             };
         }
     };
+    let mut stats = info.stats();
     let outcome = match RequestObjects::new(py, ctx, info.request_id)
         .and_then(|objects| build_environ(py, vars, extras, &objects).map(|env| (objects, env)))
     {
         Ok((objects, environ)) => {
             decorate(&environ, &objects);
-            run(py, &callable, &environ, &objects, ctx, info)
+            run(py, &callable, &environ, &objects, ctx, info, &mut stats)
         }
         Err(e) => {
             e.print(py);
+            stats.application_finish = super::stats::now_us();
+            stats.status = 500;
             Outcome::Status(500)
         }
     };
     Served {
         outcome,
         loaded: true,
+        stats,
     }
 }
 

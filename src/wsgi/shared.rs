@@ -12,7 +12,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyModule};
+use pyo3::types::{PyBytes, PyDict, PyModule, PyString};
 use pyo3::wrap_pyfunction;
 
 use super::errors::log_process;
@@ -48,6 +48,7 @@ impl HandleType for LockHandle {
 pub fn install(py: Python<'_>) -> PyResult<()> {
     let module = PyModule::from_code(py, API, c"<mod_wsgi_rs>", c"mod_wsgi_rs")?;
     module.add_function(wrap_pyfunction!(_native_cache_open, &module)?)?;
+    module.add_function(wrap_pyfunction!(_native_cache_get, &module)?)?;
     module.add_function(wrap_pyfunction!(_native_cache_get_many, &module)?)?;
     module.add_function(wrap_pyfunction!(_native_cache_set_many, &module)?)?;
     module.add_function(wrap_pyfunction!(_native_cache_add, &module)?)?;
@@ -121,6 +122,43 @@ fn _native_cache_open<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, P
     }
 }
 
+/// Runs `f` with the bytes of a key: `str` (UTF-8) and `bytes` read in
+/// place, anything else through the Python `_key` (bytearray, memoryview,
+/// or its TypeError), so the common call crosses into Python once.
+fn with_key<R>(key: &Bound<'_, PyAny>, f: impl FnOnce(&[u8]) -> PyResult<R>) -> PyResult<R> {
+    if let Ok(b) = key.cast::<PyBytes>() {
+        return f(b.as_bytes());
+    }
+    if let Ok(s) = key.cast::<PyString>() {
+        return f(s.to_str()?.as_bytes());
+    }
+    let converted = key
+        .py()
+        .import("mod_wsgi_rs")?
+        .getattr("_key")?
+        .call1((key,))?;
+    f(converted.cast::<PyBytes>()?.as_bytes())
+}
+
+/// `Cache.get`'s value: the bytes, or None when absent or expired.
+#[pyfunction]
+fn _native_cache_get<'py>(
+    py: Python<'py>,
+    h: &Bound<'py, PyAny>,
+    key: &Bound<'py, PyAny>,
+) -> PyResult<Option<Bound<'py, PyBytes>>> {
+    let s = cache(h)?;
+    with_key(key, |k| {
+        let got = if s.is_remote() {
+            py.detach(|| s.get_with(k, |v| v.map(<[u8]>::to_vec)))
+                .map(|v| v.map(|v| PyBytes::new(py, &v)))
+        } else {
+            s.get_with(k, |v| v.map(|v| PyBytes::new(py, v)))
+        };
+        got.map_err(|e| raise(py, e))
+    })
+}
+
 #[pyfunction]
 fn _native_cache_get_many<'py>(
     py: Python<'py>,
@@ -129,8 +167,12 @@ fn _native_cache_get_many<'py>(
 ) -> PyResult<Vec<Option<Bound<'py, PyBytes>>>> {
     let s = cache(h)?;
     let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
-    let got = py.detach(|| s.get_many(&refs)).map_err(|e| raise(py, e))?;
-    Ok(bytes_list(py, got))
+    let got = if s.is_remote() {
+        py.detach(|| s.get_many(&refs))
+    } else {
+        s.get_many(&refs)
+    };
+    Ok(bytes_list(py, got.map_err(|e| raise(py, e))?))
 }
 
 #[pyfunction]
@@ -172,13 +214,15 @@ fn _native_cache_delete(py: Python<'_>, h: &Bound<'_, PyAny>, key: Vec<u8>) -> P
 fn _native_cache_incr(
     py: Python<'_>,
     h: &Bound<'_, PyAny>,
-    key: Vec<u8>,
+    key: &Bound<'_, PyAny>,
     delta: i64,
     ttl: Option<f64>,
 ) -> PyResult<i64> {
     let s = cache(h)?;
-    py.detach(|| s.incr(&key, delta, ttl))
-        .map_err(|e| raise(py, e))
+    with_key(key, |k| {
+        py.detach(|| s.incr(k, delta, ttl))
+            .map_err(|e| raise(py, e))
+    })
 }
 
 #[pyfunction]
@@ -216,11 +260,12 @@ fn _native_cache_stats<'py>(
 }
 
 #[pyfunction]
-#[pyo3(signature = (name, timeout=None))]
+#[pyo3(signature = (name, timeout=None, cache=None))]
 fn _native_lock_acquire<'py>(
     py: Python<'py>,
     name: &str,
     timeout: Option<f64>,
+    cache: Option<&str>,
 ) -> PyResult<Bound<'py, PyAny>> {
     let timeout = match timeout {
         Some(t) if !(t >= 0.0 && t.is_finite()) => {
@@ -231,17 +276,19 @@ fn _native_lock_acquire<'py>(
         t => t.map(Duration::from_secs_f64),
     };
     let held = py
-        .detach(|| store::lock(name, timeout))
+        .detach(|| store::lock(name, timeout, cache))
         .map_err(|e| raise(py, e))?;
     Ok(handle::new(py, LockHandle(Mutex::new(Some(held))))?.into_any())
 }
 
 #[pyfunction]
 fn _native_lock_release(h: &Bound<'_, PyAny>) -> PyResult<()> {
-    handle::get::<LockHandle>(h)?
+    let held = handle::get::<LockHandle>(h)?
         .0
         .lock()
         .take()
-        .map(drop)
-        .ok_or_else(|| PyRuntimeError::new_err("lock is not held"))
+        .ok_or_else(|| PyRuntimeError::new_err("lock is not held"))?;
+    // Releasing a Redis lock is a round trip to the server.
+    h.py().detach(|| drop(held));
+    Ok(())
 }

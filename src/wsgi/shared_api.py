@@ -81,7 +81,7 @@ class Cache(object):
         return '<mod_wsgi_rs.Cache %r>' % self.name
 
     def get(self, key, default=None):
-        value = _native_cache_get_many(self._h, [_key(key)])[0]
+        value = _native_cache_get(self._h, key)
         return default if value is None else value
 
     def set(self, key, value, ttl=None):
@@ -94,10 +94,12 @@ class Cache(object):
         return _native_cache_delete(self._h, _key(key))
 
     def incr(self, key, delta=1, ttl=None):
-        return _native_cache_incr(self._h, _key(key), int(delta), _ttl(ttl))
+        # the common call (an int delta, no ttl) converts nothing here
+        return _native_cache_incr(self._h, key, delta if type(delta) is int else int(delta),
+                                  None if ttl is None else _ttl(ttl))
 
     def decr(self, key, delta=1, ttl=None):
-        return _native_cache_incr(self._h, _key(key), -int(delta), _ttl(ttl))
+        return _native_cache_incr(self._h, key, -int(delta), None if ttl is None else _ttl(ttl))
 
     def get_many(self, keys):
         """The keys that have a value, as a dict (keys as given)."""
@@ -117,6 +119,11 @@ class Cache(object):
 
     def stats(self):
         return _native_cache_stats(self._h)
+
+    def lock(self, name, timeout=None):
+        """mod_wsgi_rs.lock(name, timeout, cache=<this cache>): on a Redis
+        cache, a lock across every machine using that server."""
+        return lock(name, timeout, cache=self.name)
 
 
 _caches = {}
@@ -141,31 +148,37 @@ _held = threading.local()
 class lock(object):
     """A named lock held across the server's processes and threads:
 
-        with mod_wsgi_rs.lock('name', timeout=None): ...
+        with mod_wsgi_rs.lock('name', timeout=None, cache=None): ...
 
-    The kernel releases it if its holder dies. Not re-entrant: taking a
-    lock this thread already holds raises RuntimeError."""
+    The kernel releases it if its holder dies. With cache= naming a
+    redis:// WSGISharedCache the lock lives on that server, for every
+    machine using it, and frees itself a lease after its holder died.
+    Not re-entrant: taking a lock this thread already holds raises
+    RuntimeError."""
 
-    def __init__(self, name, timeout=None):
+    def __init__(self, name, timeout=None, cache=None):
         if not isinstance(name, str):
             raise TypeError('lock names are str')
+        if cache is not None and not isinstance(cache, str):
+            raise TypeError('cache= is the name of a WSGISharedCache (a str)')
         self.name = name
         self.timeout = timeout
+        self.cache = cache
         self._h = None
 
     def acquire(self):
         names = _held.__dict__.setdefault('names', set())
-        if self.name in names:
+        if (self.cache, self.name) in names:
             raise RuntimeError('lock %r is already held by this thread' % self.name)
-        self._h = _native_lock_acquire(self.name, self.timeout)
-        names.add(self.name)
+        self._h = _native_lock_acquire(self.name, self.timeout, self.cache)
+        names.add((self.cache, self.name))
         return True
 
     def release(self):
         h, self._h = self._h, None
         if h is None:
             raise RuntimeError('lock %r is not held' % self.name)
-        _held.__dict__.setdefault('names', set()).discard(self.name)
+        _held.__dict__.setdefault('names', set()).discard((self.cache, self.name))
         _native_lock_release(h)
 
     def __enter__(self):

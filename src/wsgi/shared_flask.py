@@ -17,9 +17,14 @@ except ImportError:  # cachelib's base, which Flask-Caching's extends
 
 
 class SharedCache(BaseCache):
-    def __init__(self, name='default', default_timeout=300, key_prefix=''):
+    def __init__(self, name='default', default_timeout=300, key_prefix='',
+                 ignore_delete_many_errors=False):
+        # Flask-Caching 2.1+ passes ignore_delete_many_errors
+        # (CACHE_IGNORE_ERRORS) to every backend; a delete here cannot
+        # fail half-way, so it changes nothing but is kept for callers.
         super().__init__(default_timeout=default_timeout)
         self.key_prefix = key_prefix
+        self.ignore_errors = ignore_delete_many_errors
         self._cache = mod_wsgi_rs.cache(name)
 
     @classmethod

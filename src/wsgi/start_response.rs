@@ -11,6 +11,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 
 use super::backend::{Backend, Push, RequestCtx, WriteError, SMALL_RESPONSE};
+use super::stats;
 use crate::interp::handle::{self, HandleType};
 
 /// The response as the application has described it so far.
@@ -305,6 +306,7 @@ pub fn send_chunks(
 ) -> Result<(), WriteError> {
     let total: u64 = chunks.iter().map(|c| c.len() as u64).sum();
     if total == 0 {
+        ctx.io.output_written(chunks.len(), 0);
         return Ok(());
     }
     send_headers(response, ctx)?;
@@ -326,16 +328,20 @@ pub fn send_chunks(
         whole
     };
     if slices.is_empty() {
+        ctx.io.output_written(chunks.len(), 0);
         return Ok(());
     }
     let write = |b: &mut dyn Backend| b.write(&slices, push);
     let held = whole && ctx.with(|b| b.small_write_never_blocks()) == Some(true);
-    if held {
-        ctx.with(write)
+    let (written, took) = if held {
+        let start = stats::timing().then(std::time::Instant::now);
+        let written = ctx.with(write);
+        (written, start.map_or(0, |t| t.elapsed().as_micros() as u64))
     } else {
-        py.detach(|| ctx.with(write))
-    }
-    .unwrap_or_else(|| Err(WriteError::Failed("request has ended".into())))?;
+        stats::detach_timed(py, || ctx.with(write))
+    };
+    ctx.io.output_written(chunks.len(), took);
+    written.unwrap_or_else(|| Err(WriteError::Failed("request has ended".into())))?;
     let mut resp = response.lock();
     match push {
         Push::End => resp.ended = true,

@@ -26,7 +26,7 @@ def application(environ, start_response):
         body = {"n": n}
     elif op == "locked":
         key = q.get("key", "locked")
-        with mod_wsgi_rs.lock("lk-" + key, timeout=30):
+        with mod_wsgi_rs.lock("lk-" + key, timeout=30, cache=q.get("on")):
             n = int(cache.get(key, b"0")) + 1
             cache.set(key, str(n).encode())
         body = {"n": n}
@@ -34,13 +34,13 @@ def application(environ, start_response):
         v = cache.get(q["key"])
         body = {"v": None if v is None else v.decode()}
     elif op == "hold":
-        with mod_wsgi_rs.lock(q["name"]):
+        with mod_wsgi_rs.lock(q["name"], cache=q.get("on")):
             cache.set("holding-" + q["name"], str(os.getpid()).encode())
             time.sleep(float(q.get("secs", "30")))
         body = {}
     elif op == "try":
         try:
-            with mod_wsgi_rs.lock(q["name"], timeout=float(q["timeout"])):
+            with mod_wsgi_rs.lock(q["name"], timeout=float(q["timeout"]), cache=q.get("on")):
                 body = {"got": True}
         except mod_wsgi_rs.LockTimeout as e:
             body = {"got": False, "error": str(e)}
