@@ -2,10 +2,13 @@
 //! mode: Apache's `User`/`Group`, the runtime directory, closing the
 //! listeners in a forked process, the original argv (for the process
 //! title), and registering a forked process so the MPM tells us when it
-//! dies.
+//! dies; and, for prefork, moving a child's exit out of the MPM's signal
+//! handler ([`defer_exit_signals`]).
 
 use std::ffi::{c_void, CString};
 use std::os::raw::{c_char, c_int};
+use std::ptr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use super::server::{self, Server};
 use super::Pool;
@@ -217,4 +220,155 @@ pub fn peak_rss() -> u64 {
     // SAFETY: zeroed, then written by a successful getrusage.
     let ru = unsafe { ru.assume_init() };
     ru.ru_maxrss as u64 * 1024
+}
+
+// ---------------------------------------------------------------- exit signals
+//
+// prefork ends a child on SIGHUP/SIGTERM (`-k restart`, `-k stop`) by
+// destroying the child pool from inside the signal handler, so every pool
+// cleanup (Python's shutdown included) would run on top of whatever the
+// child was interrupted in: malloc, a request, Python itself. The child's
+// handlers are wrapped here: an idle child is stopped the way a graceful
+// restart stops it (prefork's own SIGUSR1 handler: listeners closed, the
+// accept loop ends), so the child pool is destroyed in normal context; a
+// busy child (or a second signal) dies at once as before, with
+// [`exiting_in_signal_handler`] true so the cleanups run no Python.
+
+/// prefork's handler that ends the child at once (`just_die`); 0 until
+/// [`defer_exit_signals`] wrapped it.
+static MPM_DIE: AtomicUsize = AtomicUsize::new(0);
+/// prefork's graceful-stop handler (`AP_SIG_GRACEFUL`, SIGUSR1 on Linux).
+static MPM_STOP_LISTENING: AtomicUsize = AtomicUsize::new(0);
+/// Set once a stop signal was turned into a graceful stop: the next one
+/// (the parent's escalation) ends the child at once.
+static STOP_REQUESTED: AtomicBool = AtomicBool::new(false);
+/// Set just before the child dies inside the signal handler.
+static DYING_IN_HANDLER: AtomicBool = AtomicBool::new(false);
+/// Set while the child pool's cleanups run in normal context: a stop
+/// signal then is ignored (the exit is already under way).
+static EXITING: AtomicBool = AtomicBool::new(false);
+
+/// True when the child is exiting from inside a signal handler: pool
+/// cleanups must then do only async-signal-safe work (no Python).
+pub fn exiting_in_signal_handler() -> bool {
+    DYING_IN_HANDLER.load(Ordering::Acquire)
+}
+
+/// Marks the start of the child's exit in normal context; later stop
+/// signals are ignored (a watchdog bounds the exit instead).
+pub fn begin_exit() {
+    EXITING.store(true, Ordering::Release);
+}
+
+/// In a prefork child (from `child_init`), wraps the MPM's SIGHUP and
+/// SIGTERM handlers as described above. Does nothing when the MPM is
+/// threaded (its children exit in normal context after joining their
+/// workers) or its handlers are not the expected ones (`-X`).
+pub fn defer_exit_signals() {
+    if server::mpm_is_threaded() {
+        return;
+    }
+    let (Some(die), Some(stop)) = (handler_of(libc::SIGTERM), handler_of(libc::SIGUSR1)) else {
+        return;
+    };
+    if handler_of(libc::SIGHUP) != Some(die) {
+        return;
+    }
+    MPM_DIE.store(die, Ordering::Release);
+    MPM_STOP_LISTENING.store(stop, Ordering::Release);
+    for sig in [libc::SIGHUP, libc::SIGTERM] {
+        replace_handler(sig, on_stop_signal as *const () as usize);
+    }
+}
+
+/// The plain (non-`SA_SIGINFO`) handler function installed for `sig`.
+fn handler_of(sig: c_int) -> Option<usize> {
+    // SAFETY: sigaction with a null new action only reads the current one
+    // into a zeroed struct.
+    let old = unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        if libc::sigaction(sig, ptr::null(), &mut old) != 0 {
+            return None;
+        }
+        old
+    };
+    let plain = old.sa_flags & libc::SA_SIGINFO == 0;
+    let function = old.sa_sigaction != libc::SIG_DFL && old.sa_sigaction != libc::SIG_IGN;
+    (plain && function).then_some(old.sa_sigaction)
+}
+
+/// Installs `handler` for `sig`, keeping the MPM's mask and flags.
+fn replace_handler(sig: c_int, handler: usize) {
+    // SAFETY: reads the current action, then installs the same one with
+    // another plain handler; on_stop_signal is async-signal-safe.
+    unsafe {
+        let mut act: libc::sigaction = std::mem::zeroed();
+        if libc::sigaction(sig, ptr::null(), &mut act) == 0 {
+            act.sa_sigaction = handler;
+            libc::sigaction(sig, &act, ptr::null_mut());
+        }
+    }
+}
+
+/// The wrapped SIGHUP/SIGTERM handler. Async-signal-safe only: atomics,
+/// getpid, reads of the shared scoreboard, and prefork's own handlers.
+/// Nothing in it can panic, so it has no panic guard (the guard logs,
+/// which is not async-signal-safe).
+extern "C" fn on_stop_signal(sig: c_int) {
+    if EXITING.load(Ordering::Acquire) {
+        return;
+    }
+    let stop = MPM_STOP_LISTENING.load(Ordering::Acquire);
+    if stop != 0 && !STOP_REQUESTED.swap(true, Ordering::AcqRel) && child_is_idle() {
+        // SAFETY: `stop` is prefork's SIGUSR1 handler read in
+        // defer_exit_signals; prefork calls it in signal context itself.
+        unsafe { call_handler(stop, libc::SIGUSR1) };
+        return;
+    }
+    DYING_IN_HANDLER.store(true, Ordering::Release);
+    let die = MPM_DIE.load(Ordering::Acquire);
+    // SAFETY: `die` is the handler prefork installed for this signal;
+    // it does not return (the child exits).
+    unsafe { call_handler(die, sig) };
+}
+
+/// Calls a plain signal handler function by its address.
+unsafe fn call_handler(address: usize, sig: c_int) {
+    // SAFETY: per the caller, address is a non-null `void (*)(int)`.
+    let f: extern "C" fn(c_int) = unsafe { std::mem::transmute(address) };
+    f(sig);
+}
+
+/// True when this child's scoreboard slot says it waits for a connection
+/// (between connections, nothing of a request on its stack). Only plain
+/// reads of shared memory: no lock, no allocation.
+fn child_is_idle() -> bool {
+    // SAFETY: getpid cannot fail; the scoreboard accessors only index the
+    // mapped image (null when out of range); the records are read
+    // volatile because other processes write them.
+    unsafe {
+        if ffi::ap_exists_scoreboard_image() == 0 {
+            return false;
+        }
+        let global = ffi::ap_get_scoreboard_global();
+        if global.is_null() {
+            return false;
+        }
+        let me = libc::getpid();
+        let limit = ptr::read_volatile(ptr::addr_of!((*global).server_limit));
+        for i in 0..limit.max(0) {
+            let ps = ffi::ap_get_scoreboard_process(i);
+            if ps.is_null() {
+                return false;
+            }
+            if ptr::read_volatile(ptr::addr_of!((*ps).pid)) != me {
+                continue;
+            }
+            let ws = ffi::ap_get_scoreboard_worker_from_indexes(i, 0);
+            return !ws.is_null()
+                && c_int::from(ptr::read_volatile(ptr::addr_of!((*ws).status)))
+                    == ffi::SERVER_READY as c_int;
+        }
+    }
+    false
 }

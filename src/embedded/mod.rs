@@ -14,7 +14,7 @@ pub use handler::{dispatch_request, handle};
 pub use translate::translate;
 
 use crate::apache::server::Server;
-use crate::apache::{log, DirConf, Level, ServerConf};
+use crate::apache::{log, process, DirConf, Level, ServerConf};
 use crate::config::groups::is_static;
 use crate::config::{DirConfig, ServerConfig};
 use crate::{interp, request, wsgi};
@@ -31,6 +31,8 @@ pub fn start_python(s: Server) -> bool {
     if conf.python.restrict_embedded && !scripts_need_python(s) {
         return false;
     }
+    // prefork would otherwise run stop_python inside its signal handler.
+    process::defer_exit_signals();
     let settings = request::python_settings(&conf.python);
     wsgi::set_process_logger(process_log);
     if let Err(e) = interp::initialize(&settings, wsgi::prepare_interpreter) {
@@ -43,6 +45,19 @@ pub fn start_python(s: Server) -> bool {
     }
     preload(s);
     true
+}
+
+/// The child pool's cleanup: Python's shutdown callbacks and
+/// finalisation, in normal context only. A prefork child killed inside
+/// its signal handler (busy, or a second signal) skips them: that code
+/// may have interrupted anything, Python or malloc included, and only
+/// async-signal-safe work may follow.
+pub fn stop_python() {
+    if process::exiting_in_signal_handler() {
+        return;
+    }
+    process::begin_exit();
+    interp::finalize();
 }
 
 /// True when some configuration runs Python in Apache's children even

@@ -10,6 +10,7 @@ use std::path::Path;
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use pyo3::{ffi, Python};
 
@@ -211,27 +212,38 @@ extern "C" fn exit_now(_signal: std::os::raw::c_int) {
     unsafe { libc::_exit(0) };
 }
 
-/// Ends the process `seconds` from now if it is still finalising. Only
-/// async-signal-safe calls: prefork runs child exit inside its signal
-/// handler, where spawning a thread could deadlock.
-fn arm_exit_watchdog(seconds: u32) {
-    // SAFETY: installs a handler that only calls _exit, and arms alarm();
-    // both are async-signal-safe.
-    unsafe {
-        libc::signal(libc::SIGALRM, exit_now as *const () as libc::sighandler_t);
-        libc::alarm(seconds);
+/// Ends the process `limit` from now if it is still finalising. A thread,
+/// so it works in threaded MPMs too (their children block SIGALRM in
+/// every thread); SIGALRM only if no thread can be started.
+fn arm_exit_watchdog(limit: Duration) {
+    let watchdog = std::thread::Builder::new()
+        .name("wsgi-exit-watch".into())
+        .spawn(move || {
+            std::thread::sleep(limit);
+            // SAFETY: ends the whole process at once, running nothing of
+            // the threads still finalising.
+            unsafe { libc::_exit(0) };
+        });
+    if watchdog.is_err() {
+        // SAFETY: installs a handler that only calls _exit, and arms
+        // alarm(); both are async-signal-safe.
+        unsafe {
+            libc::signal(libc::SIGALRM, exit_now as *const () as libc::sighandler_t);
+            libc::alarm(limit.as_secs().max(1) as u32);
+        }
     }
 }
 
 /// Stops Python at child exit: runs shutdown and `atexit` callbacks and
 /// finalises. A watchdog ends the process if this hangs (non-daemon
-/// threads, a stuck callback).
+/// threads, a stuck callback). Runs Python, so never call it from a
+/// signal handler (the caller checks; see `embedded::stop_python`).
 pub fn finalize() {
     if super::thread::busy() || !INITIALIZED.load(Ordering::Acquire) {
         return;
     }
     // Shutdown callbacks and finalisation get a bounded time together.
-    arm_exit_watchdog(2);
+    arm_exit_watchdog(Duration::from_secs(2));
     let groups = super::interpreters::group_names();
     for group in &groups {
         super::interpreters::with_group(group, |py| {
@@ -239,15 +251,18 @@ pub fn finalize() {
             super::bootstrap::run_atexit(py);
         });
     }
-    super::with_python(|py| super::bootstrap::process_stopping(py, ""));
-    if !INITIALIZED.swap(false, Ordering::AcqRel) {
-        return;
-    }
+    let destroy = config().is_none_or(|(s, _)| s.destroy_interpreter);
     let keep = !groups.is_empty() && !super::compat::FINALIZE_WITH_SUBINTERPRETERS;
-    if keep || config().is_some_and(|(s, _)| !s.destroy_interpreter) {
-        // Not finalisable (see compat): run the main interpreter's
-        // atexit callbacks and let the process exit reclaim the rest.
-        super::with_python(super::bootstrap::run_atexit);
+    super::with_python(|py| {
+        super::bootstrap::process_stopping(py, "");
+        if destroy && keep {
+            // Not finalisable (see compat): the main interpreter's
+            // atexit callbacks run here (while Python still counts as
+            // initialised); the process exit reclaims the rest.
+            super::bootstrap::run_atexit(py);
+        }
+    });
+    if !INITIALIZED.swap(false, Ordering::AcqRel) || !destroy || keep {
         return;
     }
     let main = MAIN_TSTATE.swap(ptr::null_mut(), Ordering::AcqRel);

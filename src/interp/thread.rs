@@ -164,8 +164,9 @@ impl Drop for Switch {
 }
 
 /// Threads currently inside [`with_python`]; finalisation is skipped
-/// while any is (prefork runs child exit from a signal handler, possibly
-/// in the middle of a request on the same thread).
+/// while any is (a worker thread an MPM left running at an ungraceful
+/// stop; prefork's in-handler exit never finalises, see
+/// `embedded::stop_python`).
 static ACTIVE: AtomicUsize = AtomicUsize::new(0);
 
 pub(super) struct Active;

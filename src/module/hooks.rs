@@ -136,8 +136,9 @@ impl ServerHook for ChildInit {
         }
         crate::metrics::set_interpreters(1);
         // pchild lives until the child exits; its cleanups run on the
-        // main thread after the MPM has joined its workers.
-        pchild.on_cleanup(Box::new(interp::finalize));
+        // main thread after the MPM has joined its workers (prefork: see
+        // embedded::stop_python).
+        pchild.on_cleanup(Box::new(embedded::stop_python));
     }
 }
 
