@@ -2,8 +2,8 @@
 `WSGIImportScript … process-group=… application-group=%{GLOBAL}` runs the
 script in the daemon process's main thread for as long as it runs: it
 may install signal handlers, the process is replaced when the script
-returns, SIGTERM at stop raises SystemExit in it, and the group takes no
-requests."""
+returns, SIGTERM at stop raises SystemExit in it (then its atexit
+callbacks run), and the group takes no requests."""
 
 import os
 import signal
@@ -24,6 +24,8 @@ def mark(name):
 def on_hup(signum, frame):
     mark("hup")
 signal.signal(signal.SIGHUP, on_hup)
+import atexit
+atexit.register(mark, "atexit")
 mark("started")
 try:
     while True:
@@ -131,6 +133,7 @@ def test_stop_raises_systemexit_and_leaves_nothing(service):
     ap.stop()
     assert marks(ap, "systemexit") == [pid]
     assert marks(ap, "finally") == [pid]
+    assert marks(ap, "atexit") == [pid]
     assert not alive(pid)
     assert "WSGI-RS-E451" not in ap.error_log()
 

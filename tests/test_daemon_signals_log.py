@@ -2,7 +2,8 @@
 a <VirtualHost> with its own ErrorLog writes its processes' lines there
 (a server-level group keeps the main ErrorLog), and
 mod_wsgi.subscribe_signals() callbacks get a 'process_signal' event for
-SIGHUP and SIGUSR2 in daemon processes, which keep serving."""
+SIGHUP and SIGUSR2 in daemon processes, which keep serving; shutdown
+callbacks and atexit run when a daemon process exits."""
 
 import os
 import signal
@@ -126,3 +127,42 @@ def test_subscribe_signals_in_embedded_mode_is_logged_and_returns_the_callback(m
     )
     assert requests.get(ap.url("/e"), timeout=10).text == "True"
     assert ap.wait_log(r"WSGI-RS-I454\] mod_wsgi.subscribe_signals\(\) called outside daemon mode")
+
+
+SHUTDOWN = '''
+import atexit, os, mod_wsgi
+def write(kind, text):
+    with open(os.path.join("@VAR@", "%s.%d" % (kind, os.getpid())), "w") as f:
+        f.write(text)
+@mod_wsgi.subscribe_shutdown
+def on_shutdown(name, **event):
+    write("shutdown", "%s reason=%r" % (name, event.get("shutdown_reason")))
+atexit.register(write, "atexit", "ran")
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [str(os.getpid()).encode()]
+'''
+
+
+def test_shutdown_callbacks_and_atexit_run_when_a_daemon_process_exits(make_apache_fn):
+    ap = make_apache_fn(
+        "WSGIDaemonProcess down processes=1 threads=2 maximum-requests=3\n"
+        "WSGIScriptAlias /d @APPS@/shutdown.wsgi process-group=down application-group=%{GLOBAL}\n",
+        apps={"shutdown.wsgi": SHUTDOWN},
+    )
+    first = int(requests.get(ap.url("/d"), timeout=10).text)
+    # recycled by maximum-requests: the reason is passed on
+    pids = {first}
+    deadline = time.time() + 30
+    while len(pids) < 2 and time.time() < deadline:
+        pids.add(int(requests.get(ap.url("/d"), timeout=10).text))
+    assert len(pids) == 2, pids
+    assert wait_text(ap.var_path("shutdown.%d" % first), "process_stopping reason='maximum_requests'"), \
+        ap.error_log()[-2000:]
+    assert wait_text(ap.var_path("atexit.%d" % first), "ran")
+    # stopped with Apache: the callbacks run too, with no reason
+    second = (pids - {first}).pop()
+    ap.stop()
+    assert wait_text(ap.var_path("shutdown.%d" % second), "process_stopping reason=''"), \
+        read(ap.error_log_path)[-2000:]
+    assert wait_text(ap.var_path("atexit.%d" % second), "ran")

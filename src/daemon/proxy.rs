@@ -310,13 +310,22 @@ impl<'g> Relay<'g> {
         }
     }
 
-    /// Before the response starts, waits no longer than `request-timeout`.
+    /// Before the response starts, waits no longer than `request-timeout`
+    /// plus `interrupt-timeout` (the daemon answers 504 itself once the
+    /// thread has unwound, or cuts the connection when it has not),
+    /// plus a second for the daemon's monitor to notice.
     fn wait_for_start(&self, reader: &Reader<'_>, request_start: Instant) -> Result<(), c_int> {
         let c = &self.g.conf;
         if self.started || c.request_timeout == 0 {
             return Ok(());
         }
-        let left = Duration::from_secs(c.request_timeout).saturating_sub(request_start.elapsed());
+        let grace = if c.interrupt_timeout > 0 {
+            c.interrupt_timeout + 1
+        } else {
+            0
+        };
+        let limit = Duration::from_secs(c.request_timeout + grace);
+        let left = limit.saturating_sub(request_start.elapsed());
         if sock::wait_readable(reader.get_ref().stream_fd(), Some(left)) {
             return Ok(());
         }

@@ -38,8 +38,9 @@ struct Slot {
     group: String,
     /// When `RequestTimeout` was raised (for `interrupt-timeout`).
     fired_at: Option<Instant>,
-    /// The connection, shut down when the timeout fires so the thread's
-    /// next write fails.
+    /// The connection, shut down when the thread has not unwound
+    /// `interrupt-timeout` after the timeout fired, so its next write
+    /// fails and the client is not kept waiting.
     stream: Option<Arc<UnixStream>>,
 }
 
@@ -118,10 +119,13 @@ impl Shared {
     }
 
     /// Fires `request-timeout` for requests past their deadline: logs
-    /// the thread's Python stack, raises `mod_wsgi.RequestTimeout` in it,
-    /// and cuts its connection (the Apache child answers 504 at the same
-    /// deadline). A thread still in its request `interrupt-timeout`
-    /// later (blocked in C code) marks the process wedged.
+    /// the thread's Python stack and raises `mod_wsgi.RequestTimeout` in
+    /// it. The thread answers 504 itself once it has unwound, so its
+    /// `except`/`finally` blocks run before the client hears. A thread
+    /// still in its request `interrupt-timeout` later (blocked in C
+    /// code) gets its connection cut (the Apache child answers 504) and
+    /// marks the process wedged; with `interrupt-timeout=0` the
+    /// connection is cut at once.
     pub fn check_request_timeouts(&self) {
         let limit = self.conf.request_timeout;
         if limit == 0 {
@@ -142,8 +146,9 @@ impl Shared {
                 "[WSGI-RS-E405] request {} exceeded request-timeout ({limit} s) in daemon process {} of group '{}'; the client gets 504; Python stack of the thread follows, then mod_wsgi.RequestTimeout is raised in it",
                 slot.request_id, std::process::id(), self.conf.name
             ));
-            if let Some(s) = slot.stream.take() {
-                let _ = s.shutdown(Shutdown::Both);
+            if self.conf.interrupt_timeout == 0 {
+                // Nothing waits for the thread to unwind: cut now.
+                cut(slot);
             }
             let (thread, group) = (slot.thread, slot.group.clone());
             let _ = std::thread::Builder::new().spawn(move || {
@@ -156,17 +161,28 @@ impl Shared {
     /// `interrupt-timeout` after `RequestTimeout` was raised, the thread
     /// still serves the request: the process is replaced gracefully
     /// (`interrupt-timeout=0`: never).
-    fn check_unwound(&self, slot: &Slot) {
+    fn check_unwound(&self, slot: &mut Slot) {
         let wait = self.conf.interrupt_timeout;
         let Some(at) = slot.fired_at else { return };
-        if wait == 0 || self.wedged() || at.elapsed() < Duration::from_secs(wait) {
+        if wait == 0 || at.elapsed() < Duration::from_secs(wait) {
             return;
         }
-        self.wedged.store(true, Ordering::SeqCst);
+        cut(slot);
+        if self.wedged.swap(true, Ordering::SeqCst) {
+            return;
+        }
         super::dlog(Level::Error, &format!(
             "[WSGI-RS-E439] request {} has not unwound {wait} s (interrupt-timeout) after mod_wsgi.RequestTimeout was raised in its thread (blocked in C code?); replacing daemon process {} of group '{}' gracefully",
             slot.request_id, std::process::id(), self.conf.name
         ));
+    }
+}
+
+/// Shuts the request's connection down: the thread's next write fails
+/// and the Apache child answers 504 (the deadline has passed).
+fn cut(slot: &mut Slot) {
+    if let Some(s) = slot.stream.take() {
+        let _ = s.shutdown(Shutdown::Both);
     }
 }
 

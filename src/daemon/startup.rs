@@ -179,5 +179,6 @@ del _mod_wsgi_rs_exit\n",
         std::process::id()
     ),
     );
+    interp::stop_callbacks("");
     0
 }

@@ -212,7 +212,9 @@ pub fn run(g: &GroupEntry, fd: RawFd, argv: Argv, notify: RawFd) -> i32 {
                 std::thread::sleep(Duration::from_secs(1));
             });
     }
-    monitor(g, &shared, &probe, notify);
+    if let Some(reason) = monitor(g, &shared, &probe, notify) {
+        interp::stop_callbacks(reason);
+    }
     0
 }
 
@@ -227,27 +229,36 @@ pub fn now_s() -> u64 {
         .unwrap_or(0)
 }
 
-/// The metrics' name for a recycle reason of [`monitor`].
-fn exit_reason(why: &str) -> metrics::Reason {
+/// The metrics' name and mod_wsgi's `shutdown_reason` (given to
+/// shutdown callbacks) for a recycle reason of [`monitor`].
+fn exit_reason(why: &str) -> (metrics::Reason, &'static str) {
     use metrics::Reason::*;
     let rules = [
-        ("maximum-requests", MaximumRequests),
-        ("restart-interval", RestartInterval),
-        ("inactivity-timeout", InactivityTimeout),
-        ("request-timeout", RequestTimeout),
-        ("startup-timeout", StartupTimeout),
+        ("maximum-requests", MaximumRequests, "maximum_requests"),
+        ("restart-interval", RestartInterval, "restart_interval"),
+        (
+            "inactivity-timeout",
+            InactivityTimeout,
+            "inactivity_timeout",
+        ),
+        ("request-timeout", RequestTimeout, "request_timeout"),
+        ("startup-timeout", StartupTimeout, "startup_timeout"),
+        ("graceful signal", Signal, "eviction_signal"),
     ];
     rules
         .iter()
-        .find(|(prefix, _)| why.starts_with(prefix))
-        .map_or(Signal, |(_, r)| *r)
+        .find(|(prefix, _, _)| why.starts_with(prefix))
+        .map_or((Signal, ""), |(_, r, s)| (*r, *s))
 }
 
-/// Watches signals and the recycle rules until the process should exit.
-fn monitor(g: &GroupEntry, sh: &Shared, probe: &AtomicU64, notify: RawFd) {
+/// Watches signals and the recycle rules until the process should exit;
+/// the `shutdown_reason` for shutdown callbacks, or `None` when they
+/// cannot run (the GIL is stuck).
+fn monitor(g: &GroupEntry, sh: &Shared, probe: &AtomicU64, notify: RawFd) -> Option<&'static str> {
     let c = &g.conf;
     let started = Instant::now();
     let mut drain_until: Option<Instant> = None;
+    let mut shutdown_reason = "";
     loop {
         std::thread::sleep(Duration::from_millis(50));
         if USR2.swap(false, Ordering::SeqCst) {
@@ -293,11 +304,13 @@ fn monitor(g: &GroupEntry, sh: &Shared, probe: &AtomicU64, notify: RawFd) {
                 std::process::id(), c.name, c.deadlock_timeout
             ));
             metrics::note_exit(metrics::Reason::DeadlockTimeout);
-            return;
+            return None;
         }
         sh.check_request_timeouts();
         if let (Some((why, secs)), None) = (reason, drain_until) {
-            metrics::note_exit(exit_reason(why));
+            let (metric, reason) = exit_reason(why);
+            metrics::note_exit(metric);
+            shutdown_reason = reason;
             sh.stop_accepting();
             let pid = std::process::id().to_le_bytes();
             // SAFETY: writes 4 bytes to the supervisor's pipe.
@@ -310,14 +323,14 @@ fn monitor(g: &GroupEntry, sh: &Shared, probe: &AtomicU64, notify: RawFd) {
         }
         if let Some(until) = drain_until {
             if sh.engaged() == 0 {
-                return;
+                return Some(shutdown_reason);
             }
             if Instant::now() >= until {
                 note(Level::Warn, &format!(
                     "[WSGI-RS-W413] daemon process {} of group '{}': {} request(s) still running at the end of the drain time; exiting",
                     std::process::id(), c.name, sh.active()
                 ));
-                return;
+                return Some(shutdown_reason);
             }
         }
     }

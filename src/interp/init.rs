@@ -234,6 +234,37 @@ fn arm_exit_watchdog(limit: Duration) {
     }
 }
 
+/// Before a daemon process exits (it does not finalise: its request
+/// threads may still hold thread states): runs shutdown callbacks and
+/// `process_stopping` subscribers with mod_wsgi's `shutdown_reason`,
+/// then `atexit` callbacks, in every interpreter.
+pub fn stop_callbacks(reason: &str) {
+    if super::thread::busy() || !INITIALIZED.load(Ordering::Acquire) {
+        return;
+    }
+    run_shutdown_callbacks(reason, true);
+}
+
+/// Shutdown callbacks and `atexit` of each named group, then the main
+/// interpreter's shutdown callbacks (and its `atexit` when `main_atexit`;
+/// else `Py_FinalizeEx` runs them). Armed with the exit watchdog: they
+/// and what follows get a bounded time together.
+fn run_shutdown_callbacks(reason: &str, main_atexit: bool) {
+    arm_exit_watchdog(Duration::from_secs(2));
+    for group in &super::interpreters::group_names() {
+        super::interpreters::with_group(group, |py| {
+            super::bootstrap::process_stopping(py, reason);
+            super::bootstrap::run_atexit(py);
+        });
+    }
+    super::with_python(|py| {
+        super::bootstrap::process_stopping(py, reason);
+        if main_atexit {
+            super::bootstrap::run_atexit(py);
+        }
+    });
+}
+
 /// Stops Python at child exit: runs shutdown and `atexit` callbacks and
 /// finalises. A watchdog ends the process if this hangs (non-daemon
 /// threads, a stuck callback). Runs Python, so never call it from a
@@ -242,26 +273,13 @@ pub fn finalize() {
     if super::thread::busy() || !INITIALIZED.load(Ordering::Acquire) {
         return;
     }
-    // Shutdown callbacks and finalisation get a bounded time together.
-    arm_exit_watchdog(Duration::from_secs(2));
     let groups = super::interpreters::group_names();
-    for group in &groups {
-        super::interpreters::with_group(group, |py| {
-            super::bootstrap::process_stopping(py, "");
-            super::bootstrap::run_atexit(py);
-        });
-    }
     let destroy = config().is_none_or(|(s, _)| s.destroy_interpreter);
     let keep = !groups.is_empty() && !super::compat::FINALIZE_WITH_SUBINTERPRETERS;
-    super::with_python(|py| {
-        super::bootstrap::process_stopping(py, "");
-        if destroy && keep {
-            // Not finalisable (see compat): the main interpreter's
-            // atexit callbacks run here (while Python still counts as
-            // initialised); the process exit reclaims the rest.
-            super::bootstrap::run_atexit(py);
-        }
-    });
+    // Not finalisable (see compat): the main interpreter's atexit
+    // callbacks run with the others (while Python still counts as
+    // initialised); the process exit reclaims the rest.
+    run_shutdown_callbacks("", destroy && keep);
     if !INITIALIZED.swap(false, Ordering::AcqRel) || !destroy || keep {
         return;
     }

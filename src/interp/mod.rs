@@ -17,7 +17,7 @@ mod thread;
 
 pub use bootstrap::{import_script, load_app, LoadError, Prepare};
 pub use build_info::python_version;
-pub use init::{finalize, initialize, is_initialized, Settings};
+pub use init::{finalize, initialize, is_initialized, stop_callbacks, Settings};
 pub use interpreters::{group_names, with_group};
 pub use interrupt::raise_request_timeout;
 pub use strings::{bytes_filled, latin1, module, request_capsule};
