@@ -88,6 +88,10 @@ THREADS = 32  # Gunicorn --threads, Granian --blocking-threads
 # modules at 32 per child; the same for every Apache contender.
 APACHE_THREADS = 48
 PROCS = 2  # Apache children, Gunicorn and Granian workers
+# BENCH_APACHE=debian: Debian's own mpm_event.conf and apache2.conf values instead
+# (ThreadsPerChild 25, up to 6 children, MaxRequestWorkers 150, MaxKeepAliveRequests 100),
+# the configuration an operator who changes nothing runs. Its results are tagged "debconf".
+DEBCONF = os.environ.get("BENCH_APACHE") == "debian"
 
 # name, URL path, POST bytes, expected body length (None: any), static file (None: no static row)
 WORKLOADS = [
@@ -241,6 +245,38 @@ MinSpareThreads {threads}
 MaxSpareThreads {maxrw}
 MaxConnectionsPerChild 0
 """
+# /etc/apache2/mods-available/mpm_event.conf on Debian 12 and 13.
+MPM_CONF_DEBIAN = """\
+LoadModule mpm_event_module {moddir}/mod_mpm_event.so
+StartServers 2
+MinSpareThreads 25
+MaxSpareThreads 75
+ThreadLimit 64
+ThreadsPerChild 25
+MaxRequestWorkers 150
+MaxConnectionsPerChild 0
+"""
+KEEPALIVE_MAX = 100 if DEBCONF else 0  # Debian's apache2.conf: MaxKeepAliveRequests 100
+
+
+def mpm_conf():
+    if DEBCONF:
+        return MPM_CONF_DEBIAN.format(moddir=MODDIR)
+    return MPM_CONF.format(moddir=MODDIR, procs=PROCS, threads=APACHE_THREADS, maxrw=PROCS * APACHE_THREADS)
+
+
+def apache_desc():
+    """The Apache configuration as the report's Method says it."""
+    if DEBCONF:
+        mpm = ("Debian's default configuration: event MPM, StartServers 2, ThreadsPerChild 25, ThreadLimit 64, "
+               "MinSpareThreads 25, MaxSpareThreads 75, MaxRequestWorkers 150")
+    else:
+        mpm = "event MPM, StartServers/ServerLimit %d, ThreadsPerChild %d, MaxRequestWorkers %d" % (
+            PROCS, APACHE_THREADS, PROCS * APACHE_THREADS)
+    return ("%s, KeepAlive On, MaxKeepAliveRequests %d, KeepAliveTimeout 5, EnableSendfile On, "
+            "LogLevel warn, no access log; WSGIApplicationGroup %%{GLOBAL}, "
+            "WSGIScriptAlias / app.py process-group=%%{GLOBAL} application-group=%%{GLOBAL}, "
+            "WSGIEnableSendfile On" % (mpm, KEEPALIVE_MAX))
 
 
 class Apache(Server):
@@ -277,13 +313,13 @@ class Apache(Server):
             "LogLevel warn",
             "Mutex file:%s/run default" % self.root,
             "DefaultRuntimeDir %s/run" % self.root,
-            MPM_CONF.format(moddir=MODDIR, procs=PROCS, threads=APACHE_THREADS, maxrw=PROCS * APACHE_THREADS),
+            mpm_conf(),
             "LoadModule authz_core_module %s/mod_authz_core.so" % MODDIR,
             "LoadModule mime_module %s/mod_mime.so" % MODDIR,
             "LoadModule alias_module %s/mod_alias.so" % MODDIR,
             "TypesConfig /etc/mime.types",
             "KeepAlive On",
-            "MaxKeepAliveRequests 0",
+            "MaxKeepAliveRequests %d" % KEEPALIVE_MAX,
             "KeepAliveTimeout 5",
             "EnableSendfile On",
             "EnableMMAP On",
@@ -707,11 +743,7 @@ def metadata():
         "config": {
             "quick": QUICK, "seconds": SECONDS, "runs": RUNS, "warmup_s": WARMUP, "daemon": DAEMON,
             "concurrency": CONCS, "workloads": [w[0] for w in WORKLOADS],
-            "apache": "event MPM, StartServers/ServerLimit %d, ThreadsPerChild %d, MaxRequestWorkers %d, "
-                      "KeepAlive On, MaxKeepAliveRequests 0, KeepAliveTimeout 5, EnableSendfile On, "
-                      "LogLevel warn, no access log; WSGIApplicationGroup %%{GLOBAL}, "
-                      "WSGIScriptAlias / app.py process-group=%%{GLOBAL} application-group=%%{GLOBAL}, "
-                      "WSGIEnableSendfile On" % (PROCS, APACHE_THREADS, PROCS * APACHE_THREADS),
+            "apache": apache_desc(), "debconf": DEBCONF,
             "daemon_conf": "WSGIRestrictEmbedded On; WSGIDaemonProcess bench processes=2 threads=15",
             "granian": "--interface wsgi --workers %d --runtime-threads 1 --blocking-threads %d --http 1 --no-ws --no-access-log" % (PROCS, THREADS),
             "gunicorn": "-w %d -k gthread --threads %d --keep-alive 5" % (PROCS, THREADS),
@@ -738,7 +770,7 @@ def main():
     # (which says when its figures come from a QUICK run).
     default_dir = os.path.join(WORK, "results") if QUICK and not MATRIX else os.path.join(BENCH, "results")
     OUT = os.environ.get("BENCH_OUT") or os.path.join(
-        default_dir, "%s-%s%s%s.json" % (stamp, MATRIX + "-" if MATRIX else "", "quick" if QUICK else "full",
+        default_dir, "%s-%s%s%s%s.json" % (stamp, MATRIX + "-" if MATRIX else "", "debconf-" if DEBCONF else "", "quick" if QUICK else "full",
                                         "-daemon" if DAEMON else ""))
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
     results = {"meta": metadata(), "cells": [], "soak": None, "servers": {}}

@@ -75,6 +75,42 @@ def shared_state_section(path):
 MATRIX_RUN = re.compile(r"^\d{8}-\d{6}-(?P<tag>[a-z0-9][a-z0-9.-]*?)-(?P<kind>quick|full|gil)(-daemon)?\.(json|txt)$")
 
 
+# bench/bench.py with BENCH_APACHE=debian: Debian's own Apache configuration, on this machine.
+DEBCONF = "debconf"
+
+
+def debconf_section(name):
+    """The run in Debian's default Apache configuration (`BENCH_APACHE=debian`): the
+    issue-18 targets and the side-by-side table, as for a matrix root."""
+    d = load(os.path.join(BENCH, "results", name))
+    meta, cfg = d["meta"], d["meta"]["config"]
+    L = ["## Debian's default Apache configuration (ThreadsPerChild 25), against mod_wsgi 4.9.4", "",
+         "`BENCH_APACHE=debian%s bench/run` on %s, mod_wsgi_rs %s (raw data: `bench/results/%s`): %s. "
+         "Same method as above otherwise: %s s × %d runs per cell, A B A B, `wrk -t1`; load average %s at the "
+         "start, %s at the end." % (
+             " MWRS_BENCH_DAEMON=1" if cfg.get("daemon") else "", meta.get("date"), meta.get("mod_wsgi_rs_rev"),
+             name, cfg["apache"], cfg["seconds"], cfg["runs"], meta.get("loadavg_start"), meta.get("loadavg_end")),
+         ""]
+    L += issue18_targets(d) + [""]
+    cells = {(c["workload"], c["conc"], c["server"]): c for c in d["cells"]}
+    med = lambda c, k: c["summary"][k]["median"] if c and "summary" in c else None  # noqa: E731
+    L += ["| workload | c | mode | mod_wsgi_rs req/s | mod_wsgi req/s | ratio | CPU µs/req rs / mod_wsgi "
+          "| p99 rs / mod_wsgi | failed rs / mod_wsgi |", "|---|---|---|---|---|---|---|---|---|"]
+    pairs = [("embedded", "rs", "mod_wsgi")] + ([("daemon", "rs_daemon", "mod_wsgi_daemon")] if cfg.get("daemon") else [])
+    for wl in cfg["workloads"]:
+        for conc in cfg["concurrency"]:
+            for mode, a, b in pairs:
+                ca, cb = cells.get((wl, conc, a)), cells.get((wl, conc, b))
+                ra, rb = med(ca, "rps"), med(cb, "rps")
+                if not (ra and rb):
+                    continue
+                L.append("| %s | %d | %s | %s | %s | %.2f | %.1f / %.1f | %s / %s | %s / %s |" % (
+                    WL_TITLES.get(wl, wl), conc, mode, fmt_rps(ra), fmt_rps(rb), ra / rb,
+                    med(ca, "cpu_us_per_req"), med(cb, "cpu_us_per_req"), fmt_us(med(ca, "p99_us")),
+                    fmt_us(med(cb, "p99_us")), ca["summary"]["failed"], cb["summary"]["failed"]))
+    return "\n".join(L + [""])
+
+
 def matrix_section(tag):
     """The section of one matrix root (bench/run inside `tests/matrix TAG`): its
     newest full run, else its newest QUICK run (said in bold, with the load),
@@ -93,6 +129,8 @@ def matrix_section(tag):
     if not runs:
         return "\n".join(["## `tests/matrix %s`: per-interpreter GIL" % tag, ""] + gil_text)
     name = ([f for f in runs if MATRIX_RUN.match(f)["kind"] == "full"] or runs)[-1]
+    if tag == DEBCONF:
+        return debconf_section(name)
     d = load(os.path.join(BENCH, "results", name))
     meta, cfg = d["meta"], d["meta"]["config"]
     osname = re.sub(r"GNU/Linux | \(.*\)", "", meta.get("os", tag))  # "Debian 13"
@@ -150,6 +188,68 @@ def matrix_section(tag):
             for srv, v in soak.items() if v.get("rows")) + ".")
         L.append("")
     return "\n".join(L + gil_text)
+
+
+def issue18_targets(d):
+    """The targets of issue 18 (performance, second round) checked against one run:
+    table lines. Ratios are of median req/s; CPU figures are medians of CPU µs per
+    request over every process of the server."""
+    cells = {(c["workload"], c["conc"], c["server"]): c for c in d["cells"]}
+    cfg = d["meta"]["config"]
+
+    def med(wl, conc, srv, key="rps"):
+        c = cells.get((wl, conc, srv))
+        return c["summary"][key]["median"] if c and c.get("status") == "ok" and "summary" in c else None
+
+    def ratio(wl, conc, a, b):
+        x, y = med(wl, conc, a), med(wl, conc, b)
+        return x / y if x and y else None
+
+    rows = []
+
+    def row(what, target, got, ok):
+        rows.append("| %s | %s | %s | %s |" % (what, target, got, "—" if ok is None else ("yes" if ok else "**no**")))
+
+    def ratio_row(wl, conc, a, b, mn, label):
+        r = ratio(wl, conc, a, b)
+        row("%s c=%d%s" % (WL_TITLES.get(wl, wl), conc, " (daemon)" if a.endswith("daemon") else ""),
+            "≥ %.2f× %s" % (mn, label), "%.2f×" % r if r else "n/a", r >= mn if r else None)
+
+    ratio_row("hello", 32, "rs", "mod_wsgi", 1.3, "mod_wsgi")
+    ratio_row("hello", 32, "rs", "static", 0.9, "static file")
+    a, b = med("hello", 32, "rs", "cpu_us_per_req"), med("hello", 32, "static", "cpu_us_per_req")
+    row("hello c=32: module CPU over Apache's static-file CPU", "≤ 15 µs per request",
+        "%.1f µs (%.1f − %.1f)" % (a - b, a, b) if a and b else "n/a", a - b <= 15 if a and b else None)
+    ratio_row("100k", 32, "rs", "mod_wsgi", 1.1, "mod_wsgi")
+    for wl in ("flask", "django"):
+        for conc in (1, 32):
+            ratio_row(wl, conc, "rs", "mod_wsgi", 1.1, "mod_wsgi")
+    if cfg.get("daemon"):
+        a, b = med("hello", 32, "rs_daemon", "cpu_us_per_req"), med("hello", 32, "rs", "cpu_us_per_req")
+        row("hello c=32: extra CPU of a daemon request over an embedded one", "≤ 25 µs per request",
+            "%.1f µs (%.1f − %.1f)" % (a - b, a, b) if a and b else "n/a", a - b <= 25 if a and b else None)
+        ratio_row("hello", 32, "rs_daemon", "mod_wsgi_daemon", 1.6, "mod_wsgi daemon")
+        ratio_row("100k", 32, "rs_daemon", "mod_wsgi_daemon", 2.0, "mod_wsgi daemon")
+        for conc in (1, 32):
+            ratio_row("chunks_1k", conc, "rs_daemon", "mod_wsgi_daemon", 1.0, "mod_wsgi daemon")
+    pairs = [("rs", "mod_wsgi")] + ([("rs_daemon", "mod_wsgi_daemon")] if cfg.get("daemon") else [])
+    worse, n = [], 0
+    for wl in cfg["workloads"]:
+        for conc in cfg["concurrency"]:
+            for a, b in pairs:
+                pa, pb = med(wl, conc, a, "p99_us"), med(wl, conc, b, "p99_us")
+                if pa and pb:
+                    n += 1
+                    if pa > pb:
+                        worse.append("%s c=%d%s (%s vs %s)" % (wl, conc, " daemon" if a == "rs_daemon" else "",
+                                                               fmt_us(pa), fmt_us(pb)))
+    row("every cell, embedded%s" % (" and daemon" if cfg.get("daemon") else ""), "p99 ≤ mod_wsgi's",
+        "worse in %d of %d: %s" % (len(worse), n, "; ".join(worse)) if worse else "never worse in %d cells" % n,
+        not worse)
+    failed = ["%s c=%d %s: %d" % (c["workload"], c["conc"], c["server"], c["summary"]["failed"])
+              for c in d["cells"] if c["server"] in ("rs", "rs_daemon") and c.get("summary", {}).get("failed")]
+    row("every cell, mod_wsgi_rs", "zero failed requests", "; ".join(failed) if failed else "0 everywhere", not failed)
+    return ["| target | wanted | measured | met |", "|---|---|---|---|"] + rows
 
 
 def main():
@@ -250,6 +350,14 @@ def main():
     w("")
 
     # ------------------------------------------------------------ targets
+    w("## Targets of issue 18 (performance, second round)")
+    w("")
+    w("Ratios of median req/s against the contender named, c=32 unless said; CPU per request as under "
+      "Method. Where a target is not met, the figures and the profile evidence are in "
+      "`bench/results/profile-issue18.md` and under Findings.")
+    w("")
+    L.extend(issue18_targets(d))
+    w("")
     w("## Targets (issue 6, embedded, event MPM, c=32)")
     w("")
     w("Measured = ratio of medians; the run range is the ratio of our slowest run to their fastest and of our "
