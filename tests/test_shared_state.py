@@ -58,6 +58,7 @@ def test_api_semantics(make_apache_fn):
     assert out["stats_keys"] == ["entries", "max_readers", "path", "readers", "size", "used_bytes"]
     assert out["same_object"] is True
     assert out["reentrant"] == "RuntimeError"
+    assert out["reentrant_cache"] == ["RuntimeError", "RuntimeError"]
     assert out["cleared"] == []
     assert_no_crash(ap)
 

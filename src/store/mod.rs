@@ -22,7 +22,7 @@ pub use cache::Cache;
 pub use lmdb::{Lmdb, Stats};
 pub use lock::NamedLock;
 pub use record::now_ms;
-pub use registry::{configure, lock, open, Plan};
+pub use registry::{configure, lock, lock_scope, open, Plan};
 
 /// Why a store operation failed.
 #[derive(Debug, Clone, PartialEq, Eq)]

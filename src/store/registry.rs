@@ -82,6 +82,16 @@ pub fn open(name: &str) -> Result<Arc<Cache>, Error> {
 /// Acquires the named lock: on this machine (`lock.rs`), or on the
 /// server of the Redis cache `on` (`redis_lock.rs`). A lock asked for on
 /// an LMDB cache is this machine's, as that cache is.
+/// Where a lock taken with `cache=on` lives: `Some(cache)` on a Redis
+/// cache's server, `None` on this machine (the same lock as without
+/// `cache=`). Re-entrancy checks key locks by it.
+pub fn lock_scope(on: Option<&str>) -> Result<Option<&str>, Error> {
+    match on {
+        Some(cache) if matches!(&*open(cache)?, Cache::Redis(_)) => Ok(Some(cache)),
+        _ => Ok(None),
+    }
+}
+
 pub fn lock(name: &str, timeout: Option<Duration>, on: Option<&str>) -> Result<NamedLock, Error> {
     if let Some(cache) = on {
         if let Cache::Redis(redis) = &*open(cache)? {

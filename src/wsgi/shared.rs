@@ -59,6 +59,7 @@ pub fn install(py: Python<'_>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(_native_cache_stats, &module)?)?;
     module.add_function(wrap_pyfunction!(_native_lock_acquire, &module)?)?;
     module.add_function(wrap_pyfunction!(_native_lock_release, &module)?)?;
+    module.add_function(wrap_pyfunction!(_native_lock_scope, &module)?)?;
     let adapters = PyDict::new(py);
     for (name, source) in ADAPTERS {
         adapters.set_item(name, source)?;
@@ -279,6 +280,16 @@ fn _native_lock_acquire<'py>(
         .detach(|| store::lock(name, timeout, cache))
         .map_err(|e| raise(py, e))?;
     Ok(handle::new(py, LockHandle(Mutex::new(Some(held))))?.into_any())
+}
+
+/// The cache a lock taken with `cache=` lives on, or `None` when it is
+/// this machine's lock of that name.
+#[pyfunction]
+#[pyo3(signature = (cache=None))]
+fn _native_lock_scope(py: Python<'_>, cache: Option<&str>) -> PyResult<Option<String>> {
+    store::lock_scope(cache)
+        .map(|s| s.map(str::to_owned))
+        .map_err(|e| raise(py, e))
 }
 
 #[pyfunction]

@@ -164,21 +164,24 @@ class lock(object):
         self.name = name
         self.timeout = timeout
         self.cache = cache
+        # cache= on an LMDB cache names this machine's lock of that name:
+        # the same lock as without it, so the same re-entrancy key
+        self._key = (_native_lock_scope(cache), name)
         self._h = None
 
     def acquire(self):
         names = _held.__dict__.setdefault('names', set())
-        if (self.cache, self.name) in names:
+        if self._key in names:
             raise RuntimeError('lock %r is already held by this thread' % self.name)
         self._h = _native_lock_acquire(self.name, self.timeout, self.cache)
-        names.add((self.cache, self.name))
+        names.add(self._key)
         return True
 
     def release(self):
         h, self._h = self._h, None
         if h is None:
             raise RuntimeError('lock %r is not held' % self.name)
-        _held.__dict__.setdefault('names', set()).discard((self.cache, self.name))
+        _held.__dict__.setdefault('names', set()).discard(self._key)
         _native_lock_release(h)
 
     def __enter__(self):

@@ -120,6 +120,13 @@ def check():
             out["reentrant"] = "no error"
         except RuntimeError:
             out["reentrant"] = "RuntimeError"
+        # cache= on an LMDB cache is this machine's lock of that name too
+        for taken in (lambda: mod_wsgi_rs.lock("api", timeout=1, cache="main"), lambda: c.lock("api", timeout=1)):
+            try:
+                with taken():
+                    out.setdefault("reentrant_cache", []).append("no error")
+            except RuntimeError:
+                out.setdefault("reentrant_cache", []).append("RuntimeError")
     c.clear()
     out["cleared"] = c.keys()
     return out
