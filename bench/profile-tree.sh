@@ -3,22 +3,23 @@
 # and exclusive (for finding what to make cheaper; bench/profile.sh gives
 # the comparison with mod_wsgi):
 #
-#   bash bench/profile-tree.sh hello|upload|big [embedded|daemon]
-#       (PROFILE_REQUESTS=N, default 1000 hello / 50 upload / 300 big)
+#   bash bench/profile-tree.sh hello|upload|big|chunks [embedded|daemon]
+#       (PROFILE_REQUESTS=N, default 1000 hello / 50 upload / 300 big and chunks;
+#        PROFILE_DIR=DIR instead of /dev/shm/mwrs-tree)
 #
 # apache2 -X (event MPM, 4 threads) runs twice under valgrind --tool=callgrind
 # (following forks, so daemon processes are profiled too): 100 requests,
 # then 100 + N; the per-function difference / N is the cost of one request.
 # (callgrind_control -z would need one session only, but vgdb cannot reach
 # a process whose threads all sit in blocking syscalls.) Writes
-# /dev/shm/mwrs-tree/<route>-<mode>-<apache|daemon>.{incl,excl}.txt and
+# $PROFILE_DIR/<route>-<mode>-<apache|daemon>.{incl,excl}.txt and
 # prints each process's Ir per request.
 set -euo pipefail
 BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(dirname "$BENCH")"
 ROUTE=${1:-hello}; MODE=${2:-embedded}
 case $ROUTE in hello) N=${PROFILE_REQUESTS:-1000};; upload) N=${PROFILE_REQUESTS:-50};; *) N=${PROFILE_REQUESTS:-300};; esac
-D=/dev/shm/mwrs-tree
+D=${PROFILE_DIR:-/dev/shm/mwrs-tree}
 RS_SO=${MWRS_MODULE_PATH:-$REPO/target/release/libmod_wsgi_rs.so}
 M=/usr/lib/apache2/modules
 R="$D/$MODE"

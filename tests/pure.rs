@@ -1168,3 +1168,59 @@ fn interpreter_options_new_features() {
     opts.sections.push(section(None, Some("A"), gil(true)));
     assert!(opts.uses_new_features());
 }
+
+#[test]
+fn wire_reader_runs_the_whole_data_frames_already_buffered() {
+    use std::io::Read;
+    use wire::Kind::{Data, End, File};
+    let mut out = Vec::new();
+    for (kind, p) in [
+        (Data, &b"ab"[..]),
+        (Data, b"cd"),
+        (Data, b"ef"),
+        (File, b"xx"),
+        (Data, b"gh"),
+        (Data, b"ij"),
+        (Data, b"kl"),
+        (End, b""),
+    ] {
+        wire::write_frame(&mut out, kind, &[p]).unwrap();
+    }
+    let mut r = wire::FrameReader::new(&out[..]);
+    let mut run = [wire::Span::default(); 4];
+    let text = |r: &wire::FrameReader<&[u8]>, run: &[wire::Span], n| {
+        run[..n]
+            .iter()
+            .map(|s| r.span(*s).to_vec())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(r.next_prefix().unwrap(), Some((Data, 2)));
+    let t = r.next_data_run(2, &mut run).unwrap();
+    assert_eq!((t.current, t.spans, t.ends), (2, 3, false));
+    assert_eq!(
+        text(&r, &run, 3),
+        [b"ab".to_vec(), b"cd".to_vec(), b"ef".to_vec()]
+    );
+    // A File frame ends the run (its descriptor travels with it).
+    assert_eq!(r.next_frame().unwrap(), Some((File, &b"xx"[..])));
+    // No more spans than the caller has room for.
+    assert_eq!(r.next_prefix().unwrap(), Some((Data, 2)));
+    let t = r.next_data_run(2, &mut run[..2]).unwrap();
+    assert_eq!((t.spans, t.ends), (2, false));
+    assert_eq!(text(&r, &run, 2), [b"gh".to_vec(), b"ij".to_vec()]);
+    assert_eq!(r.next_prefix().unwrap(), Some((Data, 2)));
+    let t = r.next_data_run(2, &mut run).unwrap();
+    assert_eq!((t.spans, t.ends), (1, true));
+    assert_eq!(r.next_prefix().unwrap(), None);
+
+    // A frame not wholly received yet stays for the next read.
+    let mut split = Vec::new();
+    wire::write_frame(&mut split, Data, &[b"ab"]).unwrap();
+    wire::write_frame(&mut split, Data, &[b"cd"]).unwrap();
+    let (first, rest) = split.split_at(7 + 3);
+    let mut r = wire::FrameReader::new(first.chain(rest));
+    assert_eq!(r.next_prefix().unwrap(), Some((Data, 2)));
+    let t = r.next_data_run(2, &mut run).unwrap();
+    assert_eq!((t.current, t.spans, t.ends), (2, 1, false));
+    assert_eq!(r.next_frame().unwrap(), Some((Data, &b"cd"[..])));
+}

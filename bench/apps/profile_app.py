@@ -1,4 +1,5 @@
-"""App for bench/profile.sh: /hello, /upload and /big (100 KB), the same functions as app.py's,
+"""App for bench/profile.sh: /hello, /upload, /big (100 KB) and /chunks (1,000 x 1 KiB yields), the
+same functions as app.py's,
 without Flask and Django (which would only slow valgrind's start-up)."""
 
 HELLO = b"Hello, world!"
@@ -23,7 +24,16 @@ def big(environ, start_response):
     return [BIG]
 
 
-ROUTES = {"/hello": hello, "/upload": upload, "/big": big}
+CHUNK = b"c" * 1024
+
+
+def chunks(environ, start_response):
+    start_response("200 OK", [("Content-Type", "application/octet-stream")])
+    for _ in range(1000):
+        yield CHUNK
+
+
+ROUTES = {"/hello": hello, "/upload": upload, "/big": big, "/chunks": chunks}
 
 
 def application(environ, start_response):

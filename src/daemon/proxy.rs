@@ -26,6 +26,10 @@ use crate::ffi;
 use crate::request::{self, RequestBackend, NOTE_PROCESS_GROUP};
 use crate::wsgi::{Backend, Push};
 
+/// The most `Data` frames passed to Apache's filters in one go (see
+/// `Relay::data`); more simply take another pass.
+const RUN: usize = 16;
+
 const RING: usize = 64;
 /// A ring of `(pid << 32 | wait status)` in memory shared by the Apache
 /// parent's descendants: supervisors record deaths, children read them.
@@ -364,17 +368,33 @@ impl<'g> Relay<'g> {
         }
     }
 
-    /// Body bytes go from the read buffer to a transient bucket (the core
-    /// copies them only if it must keep them).
+    /// Body bytes go from the read buffer to transient buckets (the core
+    /// copies them only if it must keep them). `Data` frames already
+    /// waiting behind this one go in the same pass through the filters
+    /// (one pass, one chunk of chunked encoding, instead of one per
+    /// frame); none is held back for frames not yet sent.
     fn data(&mut self, reader: &mut Reader<'_>, len: usize) -> Option<c_int> {
         let mut left = len;
+        let mut run = [wire::Span::default(); RUN];
         while left > 0 {
-            let Ok((chunk, ends)) = reader.next_chunk_and_end(left) else {
+            let Ok(taken) = reader.next_data_run(left, &mut run) else {
                 return Some(self.cut());
             };
-            left -= chunk.len();
+            left -= taken.current;
+            let ends = taken.ends;
+            let (one, mut many);
+            let chunks: &[&[u8]] = if taken.spans == 1 {
+                one = [reader.span(run[0])];
+                &one
+            } else {
+                many = [&[][..]; RUN];
+                for (c, s) in many.iter_mut().zip(&run[..taken.spans]) {
+                    *c = reader.span(*s);
+                }
+                &many[..taken.spans]
+            };
             let push = if ends { Push::End } else { Push::Buffer };
-            if self.backend.write(&[chunk], push).is_err() {
+            if self.backend.write(chunks, push).is_err() {
                 self.backend.abort();
                 return Some(ffi::OK as c_int);
             }

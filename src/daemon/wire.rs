@@ -380,6 +380,24 @@ pub fn write_all_vectored<W: Write>(w: &mut W, mut bufs: &mut [IoSlice<'_>]) -> 
     Ok(())
 }
 
+/// Where payload bytes lie in a [`FrameReader`]'s buffer.
+#[derive(Clone, Copy, Default, Debug, PartialEq, Eq)]
+pub struct Span {
+    at: usize,
+    len: usize,
+}
+
+/// What [`FrameReader::next_data_run`] consumed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Taken {
+    /// Bytes of the current frame (the rest of its length is still to read).
+    pub current: usize,
+    /// Spans filled: the current frame's bytes, then whole frames after it.
+    pub spans: usize,
+    /// An empty `End` followed and was consumed.
+    pub ends: bool,
+}
+
 /// Reads frames from a stream through a buffer the caller may reuse
 /// from one request to the next ([`FrameReader::with_buffer`] and
 /// [`FrameReader::into_buffer`]), so a request costs no allocation and
@@ -579,13 +597,59 @@ impl<R: Read> FrameReader<R> {
     /// consumed): lets the caller end a response in the same pass as its
     /// last bytes.
     pub fn next_chunk_and_end(&mut self, remaining: usize) -> io::Result<(&[u8], bool)> {
+        let mut run = [Span::default(); 1];
+        let taken = self.next_data_run(remaining, &mut run)?;
+        Ok((self.span(run[0]), taken.ends))
+    }
+
+    /// The next bytes of the current `Data` frame (at most `remaining`)
+    /// and, when they finish it, the whole `Data` frames already buffered
+    /// after it (up to `run.len()` spans in all): the frames the other
+    /// side has sent and that wait here, so the caller passes them on in
+    /// one go. Then whether an empty [`Kind::End`] follows (consumed).
+    /// Spans index the buffer ([`FrameReader::span`]) until the next read.
+    pub fn next_data_run(&mut self, remaining: usize, run: &mut [Span]) -> io::Result<Taken> {
         let n = self.next_chunk(remaining)?.len();
-        let at = self.pos - n;
+        run[0] = Span {
+            at: self.pos - n,
+            len: n,
+        };
+        let mut spans = 1;
+        let whole = n == remaining;
+        while whole && spans < run.len() {
+            let Some(len) = self.buffered_whole(Kind::Data) else {
+                break;
+            };
+            run[spans] = Span {
+                at: self.pos + 5,
+                len,
+            };
+            self.pos += 5 + len;
+            spans += 1;
+        }
         let end = prefix(Kind::End, 0);
-        let ends = n == remaining && self.buffered().starts_with(&end);
+        let ends = whole && self.buffered().starts_with(&end);
         if ends {
             self.pos += end.len();
         }
-        Ok((&self.buf[at..at + n], ends))
+        Ok(Taken {
+            current: n,
+            spans,
+            ends,
+        })
+    }
+
+    /// The payload length of the next frame when it is of `kind` and
+    /// wholly in the buffer.
+    fn buffered_whole(&self, kind: Kind) -> Option<usize> {
+        let b = self.buffered();
+        let head: [u8; 5] = b.get(..5)?.try_into().ok()?;
+        let len = u32::from_le_bytes([head[1], head[2], head[3], head[4]]) as usize;
+        (head[0] == kind as u8 && b.len() - 5 >= len).then_some(len)
+    }
+
+    /// The bytes of a span given by [`FrameReader::next_data_run`].
+    pub fn span(&self, s: Span) -> &[u8] {
+        &self.buf[s.at..s.at + s.len]
     }
 }
