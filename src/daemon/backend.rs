@@ -56,7 +56,54 @@ pub(super) struct DaemonBackend {
     /// Prefixes the request's log lines: the client, as mod_wsgi's
     /// daemons name it (`[remote ADDR:PORT]`), and the request id that the
     /// Apache child's lines about the same request carry.
-    pub(super) log_tag: String,
+    pub(super) log_tag: LogTag,
+}
+
+/// A request's log-line prefix, kept as sent and cleaned and formatted
+/// only when a line is logged (most requests log none).
+pub(super) struct LogTag {
+    /// `REMOTE_ADDR`, `REMOTE_PORT` and the request id, back to back
+    /// (one allocation).
+    raw: Vec<u8>,
+    /// Where `REMOTE_PORT` and the request id start in `raw`.
+    port_at: usize,
+    id_at: usize,
+}
+
+impl LogTag {
+    pub(super) fn new(addr: &[u8], port: &[u8], request_id: &str) -> LogTag {
+        let mut raw = Vec::with_capacity(addr.len() + port.len() + request_id.len());
+        raw.extend_from_slice(addr);
+        raw.extend_from_slice(port);
+        raw.extend_from_slice(request_id.as_bytes());
+        LogTag {
+            raw,
+            port_at: addr.len(),
+            id_at: addr.len() + port.len(),
+        }
+    }
+
+    /// `[remote ADDR:PORT] [request ID]`. Only address characters are
+    /// kept, so nothing a trusted proxy header put into `REMOTE_ADDR`
+    /// reaches the log raw.
+    fn render(&self) -> String {
+        let clean = |part: &[u8]| -> String {
+            part.iter()
+                .filter(|b| b.is_ascii_hexdigit() || matches!(b, b'.' | b':' | b'[' | b']'))
+                .map(|&b| b as char)
+                .collect()
+        };
+        let id: String = self.raw[self.id_at..]
+            .iter()
+            .filter(|b| b.is_ascii_alphanumeric() || matches!(b, b'@' | b'/' | b'+' | b'-' | b'_'))
+            .map(|&b| b as char)
+            .collect();
+        format!(
+            "[remote {}:{}] [request {id}]",
+            clean(&self.raw[..self.port_at]),
+            clean(&self.raw[self.port_at..self.id_at])
+        )
+    }
 }
 
 impl Drop for DaemonBackend {
@@ -237,6 +284,6 @@ impl Backend for DaemonBackend {
 
     fn log(&self, level: LogLevel, msg: &str) {
         let l = crate::request::level(level);
-        super::dlog(l, &format!("{} {msg}", self.log_tag));
+        super::dlog(l, &format!("{} {msg}", self.log_tag.render()));
     }
 }

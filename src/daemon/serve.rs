@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use pyo3::types::PyDictMethods;
 
-use super::backend::{DaemonBackend, SharedStream, READ_BUF};
+use super::backend::{DaemonBackend, LogTag, SharedStream, READ_BUF};
 use super::wire::{self, FrameReader, Kind, RequestHead};
 use super::{sock, GroupEntry};
 use crate::apache::Level;
@@ -348,7 +348,11 @@ fn handle(sh: &Shared, index: usize, thread: u64, stream: UnixStream, counts: (u
         body_done: !head.has_body,
         pending: None,
         header_only: head.header_only,
-        log_tag: log_tag(&vars, &head.request_id),
+        log_tag: LogTag::new(
+            vars.get_bytes("REMOTE_ADDR").unwrap_or_default(),
+            vars.get_bytes("REMOTE_PORT").unwrap_or_default(),
+            &head.request_id,
+        ),
     };
     let port = head.listener_port.to_string();
     // What a script's reload_required(resource) is given: the file the
@@ -508,27 +512,4 @@ impl Run<'_> {
         flag.store(true, Ordering::Relaxed);
         Some(served.outcome)
     }
-}
-
-/// The prefix of a request's log lines in the daemon: `[remote ADDR:PORT]
-/// [request ID]`. Only address characters are kept, so nothing a trusted
-/// proxy header put into `REMOTE_ADDR` reaches the log raw.
-fn log_tag(vars: &CgiVars<'_>, request_id: &str) -> String {
-    let clean = |name: &str| -> String {
-        vars.get_bytes(name)
-            .unwrap_or_default()
-            .iter()
-            .filter(|b| b.is_ascii_hexdigit() || matches!(b, b'.' | b':' | b'[' | b']'))
-            .map(|&b| b as char)
-            .collect()
-    };
-    let id: String = request_id
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '@' | '/' | '+' | '-' | '_'))
-        .collect();
-    format!(
-        "[remote {}:{}] [request {id}]",
-        clean("REMOTE_ADDR"),
-        clean("REMOTE_PORT")
-    )
 }
