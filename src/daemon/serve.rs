@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
+use parking_lot::{Condvar, Mutex};
 use pyo3::types::PyDictMethods;
 
 use super::backend::{DaemonBackend, LogTag, SharedStream, READ_BUF};
@@ -74,6 +74,85 @@ pub struct Shared {
     /// A thread has not unwound `interrupt-timeout` after
     /// `RequestTimeout` was raised in it: the process is replaced.
     wedged: AtomicBool,
+    /// Which idle request thread waits in `accept` next.
+    turns: Turns,
+}
+
+/// Idle request threads take the next connection last-idle-first: one
+/// thread at a time (the one holding the turn) waits in `accept`, the
+/// others park on a stack; when the turn holder takes a connection it
+/// hands the turn to the thread that became idle most recently. The
+/// kernel would wake `accept` waiters first-come-first-served, i.e. the
+/// thread idle longest, with the coldest caches; this way a few threads
+/// carry a light load, and a busy process (no thread idle) keeps the turn
+/// moving without any hand-off.
+struct Turns {
+    state: Mutex<TurnState>,
+}
+
+#[derive(Default)]
+struct TurnState {
+    /// Some thread holds the turn (it waits in `accept` or is about to).
+    held: bool,
+    /// Parked threads, most recently idle last: index and wake-up.
+    parked: Vec<(usize, Arc<Condvar>)>,
+    /// The parked thread the turn was handed to, until it wakes.
+    handed: Option<usize>,
+    /// The process is stopping: parked threads return.
+    closed: bool,
+}
+
+impl Turns {
+    fn new() -> Turns {
+        Turns {
+            state: Mutex::new(TurnState::default()),
+        }
+    }
+
+    /// Waits until thread `me` holds the turn; false once the process
+    /// stops accepting.
+    fn take(&self, me: usize, wake: &Arc<Condvar>) -> bool {
+        let mut st = self.state.lock();
+        if st.closed {
+            return false;
+        }
+        if !st.held {
+            st.held = true;
+            return true;
+        }
+        st.parked.push((me, wake.clone()));
+        while st.handed != Some(me) && !st.closed {
+            wake.wait(&mut st);
+        }
+        if st.handed == Some(me) {
+            st.handed = None;
+            return true;
+        }
+        false
+    }
+
+    /// The turn holder took a connection: hand the turn to the most
+    /// recently parked thread, or leave it free for the next thread that
+    /// finishes a request.
+    fn pass(&self) {
+        let mut st = self.state.lock();
+        match st.parked.pop() {
+            Some((index, wake)) => {
+                st.handed = Some(index);
+                wake.notify_one();
+            }
+            None => st.held = false,
+        }
+    }
+
+    /// The process stops accepting: every parked thread returns.
+    fn close(&self) {
+        let mut st = self.state.lock();
+        st.closed = true;
+        for (_, wake) in st.parked.drain(..) {
+            wake.notify_one();
+        }
+    }
 }
 
 impl Shared {
@@ -96,6 +175,7 @@ impl Shared {
             last_activity: AtomicU64::new(super::worker::now_s()),
             slots: Mutex::new(Vec::new()),
             total: AtomicU64::new(0),
+            turns: Turns::new(),
         }
     }
     pub fn served(&self) -> u64 {
@@ -219,18 +299,44 @@ pub fn worker_loop(sh: &Shared) {
     // value Python's threading.get_ident() returns for this thread.
     let thread = unsafe { libc::pthread_self() } as u64;
     let mut thread_requests = 0u64;
+    let wake = Arc::new(Condvar::new());
+    while sh.turns.take(index, &wake) {
+        let Some(stream) = accept_turn(sh) else {
+            // Stopping: the threads parked for the turn return too.
+            sh.turns.close();
+            return;
+        };
+        sh.turns.pass();
+        sh.active.fetch_add(1, Ordering::SeqCst);
+        sh.last_activity
+            .store(super::worker::now_s(), Ordering::Relaxed);
+        thread_requests += 1;
+        let total = sh.total.fetch_add(1, Ordering::Relaxed) + 1;
+        handle(sh, index, thread, stream, (thread_requests, total));
+        release_slot(sh, index);
+        sh.served.fetch_add(1, Ordering::Relaxed);
+        sh.last_activity
+            .store(super::worker::now_s(), Ordering::Relaxed);
+        sh.active.fetch_sub(1, Ordering::SeqCst);
+        sh.engaged.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// With the turn held: accepts the next connection (counted engaged),
+/// or returns `None` once the process is stopping.
+fn accept_turn(sh: &Shared) -> Option<UnixStream> {
     loop {
         // Engaged before the stop check, so the monitor never sees 0
         // while a thread may still accept (SeqCst on both sides).
         sh.engaged.fetch_add(1, Ordering::SeqCst);
         if sh.stopping.load(Ordering::SeqCst) {
             sh.engaged.fetch_sub(1, Ordering::SeqCst);
-            return;
+            return None;
         }
         // Blocks for at most worker::ACCEPT_WAIT.
         let asked = Instant::now();
-        let stream = match sock::accept(sh.fd) {
-            Ok(s) => s,
+        match sock::accept(sh.fd) {
+            Ok(s) => return Some(s),
             Err(e) => {
                 sh.engaged.fetch_sub(1, Ordering::SeqCst);
                 match e.kind() {
@@ -245,21 +351,8 @@ pub fn worker_loop(sh: &Shared) {
                     }
                     _ => std::thread::sleep(Duration::from_millis(20)),
                 }
-                continue;
             }
-        };
-        sh.active.fetch_add(1, Ordering::SeqCst);
-        sh.last_activity
-            .store(super::worker::now_s(), Ordering::Relaxed);
-        thread_requests += 1;
-        let total = sh.total.fetch_add(1, Ordering::Relaxed) + 1;
-        handle(sh, index, thread, stream, (thread_requests, total));
-        release_slot(sh, index);
-        sh.served.fetch_add(1, Ordering::Relaxed);
-        sh.last_activity
-            .store(super::worker::now_s(), Ordering::Relaxed);
-        sh.active.fetch_sub(1, Ordering::SeqCst);
-        sh.engaged.fetch_sub(1, Ordering::SeqCst);
+        }
     }
 }
 
