@@ -108,6 +108,13 @@ def debconf_section(name):
                     WL_TITLES.get(wl, wl), conc, mode, fmt_rps(ra), fmt_rps(rb), ra / rb,
                     med(ca, "cpu_us_per_req"), med(cb, "cpu_us_per_req"), fmt_us(med(ca, "p99_us")),
                     fmt_us(med(cb, "p99_us")), ca["summary"]["failed"], cb["summary"]["failed"]))
+    static = ["%s c=%d: %d" % (c["workload"], c["conc"], c["summary"]["failed"])
+              for c in d["cells"] if c["server"] == "static" and "summary" in c]
+    if static:
+        L += ["", "Failed requests of Apache serving the same bytes as static files in the same configuration "
+              "(no WSGI module): %s. With 25 threads per child the event MPM closes kept-alive connections "
+              "whenever it finds every worker of a child busy (so that clients reconnect to another child), "
+              "and wrk counts a request it had just sent on such a connection as a read error." % "; ".join(static)]
     return "\n".join(L + [""])
 
 
