@@ -92,22 +92,7 @@ def debconf_section(name):
              name, cfg["apache"], cfg["seconds"], cfg["runs"], meta.get("loadavg_start"), meta.get("loadavg_end")),
          ""]
     L += issue18_targets(d) + [""]
-    cells = {(c["workload"], c["conc"], c["server"]): c for c in d["cells"]}
-    med = lambda c, k: c["summary"][k]["median"] if c and "summary" in c else None  # noqa: E731
-    L += ["| workload | c | mode | mod_wsgi_rs req/s | mod_wsgi req/s | ratio | CPU µs/req rs / mod_wsgi "
-          "| p99 rs / mod_wsgi | failed rs / mod_wsgi |", "|---|---|---|---|---|---|---|---|---|"]
-    pairs = [("embedded", "rs", "mod_wsgi")] + ([("daemon", "rs_daemon", "mod_wsgi_daemon")] if cfg.get("daemon") else [])
-    for wl in cfg["workloads"]:
-        for conc in cfg["concurrency"]:
-            for mode, a, b in pairs:
-                ca, cb = cells.get((wl, conc, a)), cells.get((wl, conc, b))
-                ra, rb = med(ca, "rps"), med(cb, "rps")
-                if not (ra and rb):
-                    continue
-                L.append("| %s | %d | %s | %s | %s | %.2f | %.1f / %.1f | %s / %s | %s / %s |" % (
-                    WL_TITLES.get(wl, wl), conc, mode, fmt_rps(ra), fmt_rps(rb), ra / rb,
-                    med(ca, "cpu_us_per_req"), med(cb, "cpu_us_per_req"), fmt_us(med(ca, "p99_us")),
-                    fmt_us(med(cb, "p99_us")), ca["summary"]["failed"], cb["summary"]["failed"]))
+    L += pair_table(d, "mod_wsgi")
     static = ["%s c=%d: %d" % (c["workload"], c["conc"], c["summary"]["failed"])
               for c in d["cells"] if c["server"] == "static" and "summary" in c]
     if static:
@@ -116,6 +101,30 @@ def debconf_section(name):
               "whenever it finds every worker of a child busy (so that clients reconnect to another child), "
               "and wrk counts a request it had just sent on such a connection as a read error." % "; ".join(static)]
     return "\n".join(L + [""])
+
+
+def pair_table(d, mw):
+    """mod_wsgi_rs against mod_wsgi, cell by cell, embedded and daemon rows: table lines."""
+    cfg = d["meta"]["config"]
+    cells = {(c["workload"], c["conc"], c["server"]): c for c in d["cells"]}
+    med = lambda c, k: c["summary"][k]["median"] if c and "summary" in c else None  # noqa: E731
+    L = []
+    L += ["| workload | c | mode | mod_wsgi_rs req/s | %s req/s | ratio | CPU µs/req rs / mod_wsgi "
+          "| p99 rs / mod_wsgi | failed rs / mod_wsgi |" % mw, "|---|---|---|---|---|---|---|---|---|"]
+    pairs = [("embedded", "rs", "mod_wsgi")] + ([("daemon", "rs_daemon", "mod_wsgi_daemon")] if cfg.get("daemon") else [])
+    for wl in cfg["workloads"]:
+        for conc in cfg["concurrency"]:
+            for mode, a, b in pairs:
+                ca, cb = cells.get((wl, conc, a)), cells.get((wl, conc, b))
+                ra, rb = med(ca, "rps"), med(cb, "rps")
+                shown = lambda c, v, f: f(v) if v is not None else (c or {}).get("reason", "n/a")[:80]  # noqa: E731
+                L.append("| %s | %d | %s | %s | %s | %s | %s | %s | %s / %s |" % (
+                    WL_TITLES.get(wl, wl), conc, mode, shown(ca, ra, fmt_rps), shown(cb, rb, fmt_rps),
+                    "%.2f" % (ra / rb) if ra and rb else "—",
+                    "%.1f / %.1f" % (med(ca, "cpu_us_per_req"), med(cb, "cpu_us_per_req")) if ra and rb else "—",
+                    "%s / %s" % (fmt_us(med(ca, "p99_us")), fmt_us(med(cb, "p99_us"))) if ra and rb else "—",
+                    (ca or {}).get("summary", {}).get("failed", "—"), (cb or {}).get("summary", {}).get("failed", "—")))
+    return L
 
 
 def matrix_section(tag):
@@ -161,21 +170,7 @@ def matrix_section(tag):
                  "above without `QUICK=1`, on an idle machine." % (
                      meta.get("loadavg_start"), meta.get("loadavg_end"), others[len(others) // 2] if others else 0))
         L.append("")
-    L += ["| workload | c | mode | mod_wsgi_rs req/s | %s req/s | ratio | CPU µs/req rs / mod_wsgi "
-          "| p99 rs / mod_wsgi | failed rs / mod_wsgi |" % mw, "|---|---|---|---|---|---|---|---|---|"]
-    pairs = [("embedded", "rs", "mod_wsgi")] + ([("daemon", "rs_daemon", "mod_wsgi_daemon")] if cfg.get("daemon") else [])
-    for wl in cfg["workloads"]:
-        for conc in cfg["concurrency"]:
-            for mode, a, b in pairs:
-                ca, cb = cells.get((wl, conc, a)), cells.get((wl, conc, b))
-                ra, rb = med(ca, "rps"), med(cb, "rps")
-                shown = lambda c, v, f: f(v) if v is not None else (c or {}).get("reason", "n/a")[:80]  # noqa: E731
-                L.append("| %s | %d | %s | %s | %s | %s | %s | %s | %s / %s |" % (
-                    WL_TITLES.get(wl, wl), conc, mode, shown(ca, ra, fmt_rps), shown(cb, rb, fmt_rps),
-                    "%.2f" % (ra / rb) if ra and rb else "—",
-                    "%.1f / %.1f" % (med(ca, "cpu_us_per_req"), med(cb, "cpu_us_per_req")) if ra and rb else "—",
-                    "%s / %s" % (fmt_us(med(ca, "p99_us")), fmt_us(med(cb, "p99_us"))) if ra and rb else "—",
-                    (ca or {}).get("summary", {}).get("failed", "—"), (cb or {}).get("summary", {}).get("failed", "—")))
+    L += pair_table(d, mw)
     L.append("")
     refs = []
     for srv in ("static", "granian", "gunicorn"):
