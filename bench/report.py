@@ -12,6 +12,7 @@ Runs in a matrix root (bench/results/<date>-<root>-*.json from
 `bash bench/gil.sh debian13`) get a section each (matrix_section).
 """
 
+import functools
 import glob
 import json
 import os
@@ -153,7 +154,6 @@ def matrix_section(tag):
     py = ".".join(re.sub(r"^Python ", "", meta.get("python", "")).split(".")[:2])
     apache = re.sub(r"^.*Apache/(\S+).*$", r"\1", meta.get("apache", ""))
     mw = re.sub(r"^\S+ (\d+:)?([^-]+).*$", r"mod_wsgi \2", meta.get("mod_wsgi", "mod_wsgi"))
-    cells = {(c["workload"], c["conc"], c["server"]): c for c in d["cells"]}
     med = lambda c, k: c["summary"][k]["median"] if c and "summary" in c else None  # noqa: E731
     others = sorted(r["other_cpu_pct"] for c in d["cells"] for r in c.get("runs", []))
     L = ["## %s (Python %s, Apache %s) against %s" % (osname, py, apache, mw), ""]
@@ -192,21 +192,27 @@ def matrix_section(tag):
     return "\n".join(L + gil_text)
 
 
+def median(cells, wl, conc, srv, key="rps"):
+    """The median of `key` in a measured cell, or None."""
+    c = cells.get((wl, conc, srv))
+    if not c or c.get("status") != "ok" or "summary" not in c:
+        return None
+    return c["summary"][key]["median"]
+
+
+def median_ratio(cells, wl, conc, a, b, key="rps"):
+    """Server a's median over server b's in one cell, or None."""
+    x, y = median(cells, wl, conc, a, key), median(cells, wl, conc, b, key)
+    return x / y if x and y else None
+
+
 def issue18_targets(d):
     """The targets of issue 18 (performance, second round) checked against one run:
     table lines. Ratios are of median req/s; CPU figures are medians of CPU µs per
     request over every process of the server."""
     cells = {(c["workload"], c["conc"], c["server"]): c for c in d["cells"]}
     cfg = d["meta"]["config"]
-
-    def med(wl, conc, srv, key="rps"):
-        c = cells.get((wl, conc, srv))
-        return c["summary"][key]["median"] if c and c.get("status") == "ok" and "summary" in c else None
-
-    def ratio(wl, conc, a, b):
-        x, y = med(wl, conc, a), med(wl, conc, b)
-        return x / y if x and y else None
-
+    med, ratio = functools.partial(median, cells), functools.partial(median_ratio, cells)
     rows = []
 
     def row(what, target, got, ok):
@@ -275,15 +281,7 @@ def main():
             concs.append(c["conc"])
     servers_present = [s for s in SERVER_ORDER if any(k[2] == s for k in cells)]
 
-    def med(wl, conc, srv, key="rps"):
-        c = cells.get((wl, conc, srv))
-        if not c or c.get("status") != "ok" or "summary" not in c:
-            return None
-        return c["summary"][key]["median"]
-
-    def ratio(wl, conc, a, b, key="rps"):
-        x, y = med(wl, conc, a, key), med(wl, conc, b, key)
-        return x / y if x and y else None
+    med, ratio = functools.partial(median, cells), functools.partial(median_ratio, cells)
 
     L = []
     w = L.append
