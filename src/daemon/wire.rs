@@ -64,12 +64,23 @@ impl Kind {
     }
 }
 
-/// The 5-byte prefix of a frame; `len` is at most [`MAX_FRAME`] (the
-/// writers check it with [`check_len`] first).
-pub fn prefix(kind: Kind, len: usize) -> [u8; 5] {
+/// Bytes of a frame prefix: the kind, then the payload length.
+pub const PREFIX: usize = 5;
+
+/// The prefix of a frame; `len` is at most [`MAX_FRAME`] (the writers
+/// check it with [`check_len`] first).
+pub fn prefix(kind: Kind, len: usize) -> [u8; PREFIX] {
     debug_assert!(len <= MAX_FRAME);
     let l = (len.min(u32::MAX as usize) as u32).to_le_bytes();
     [kind as u8, l[0], l[1], l[2], l[3]]
+}
+
+/// The kind byte and payload length a prefix carries (neither checked).
+fn parse_prefix(head: [u8; PREFIX]) -> (u8, usize) {
+    (
+        head[0],
+        u32::from_le_bytes([head[1], head[2], head[3], head[4]]) as usize,
+    )
 }
 
 /// A frame payload length a writer may send: at most [`MAX_FRAME`], the
@@ -524,7 +535,7 @@ impl<R: Read> FrameReader<R> {
     /// Reads the next frame prefix; `Ok(None)` on a clean end of stream
     /// before any byte of it.
     pub fn next_prefix(&mut self) -> io::Result<Option<(Kind, usize)>> {
-        let mut head = [0u8; 5];
+        let mut head = [0u8; PREFIX];
         let mut got = 0;
         while got < head.len() {
             match self.read_into(&mut head[got..])? {
@@ -533,8 +544,8 @@ impl<R: Read> FrameReader<R> {
                 n => got += n,
             }
         }
-        let kind = Kind::from_u8(head[0]).ok_or_else(|| bad("unknown frame kind"))?;
-        let len = u32::from_le_bytes([head[1], head[2], head[3], head[4]]) as usize;
+        let (kind, len) = parse_prefix(head);
+        let kind = Kind::from_u8(kind).ok_or_else(|| bad("unknown frame kind"))?;
         check_len(len)?;
         Ok(Some((kind, len)))
     }
@@ -621,10 +632,10 @@ impl<R: Read> FrameReader<R> {
                 break;
             };
             run[spans] = Span {
-                at: self.pos + 5,
+                at: self.pos + PREFIX,
                 len,
             };
-            self.pos += 5 + len;
+            self.pos += PREFIX + len;
             spans += 1;
         }
         let end = prefix(Kind::End, 0);
@@ -643,9 +654,8 @@ impl<R: Read> FrameReader<R> {
     /// wholly in the buffer.
     fn buffered_whole(&self, kind: Kind) -> Option<usize> {
         let b = self.buffered();
-        let head: [u8; 5] = b.get(..5)?.try_into().ok()?;
-        let len = u32::from_le_bytes([head[1], head[2], head[3], head[4]]) as usize;
-        (head[0] == kind as u8 && b.len() - 5 >= len).then_some(len)
+        let (k, len) = parse_prefix(b.get(..PREFIX)?.try_into().ok()?);
+        (k == kind as u8 && b.len() - PREFIX >= len).then_some(len)
     }
 
     /// The bytes of a span given by [`FrameReader::next_data_run`].
